@@ -1,0 +1,45 @@
+// ALSA timer ids and snd-aloop's timer_source strings.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace utimer {
+
+// struct snd_timer_id as a value.
+struct TimerId {
+	int dev_class = 1;   // SNDRV_TIMER_CLASS_GLOBAL
+	int dev_sclass = 0;
+	int card = -1;
+	int device = 0;
+	int subdevice = 0;
+	bool operator==(const TimerId &) const = default;
+};
+
+// One snd-aloop timer_source value. Grammar (sound/drivers/aloop.c):
+//   ""                                   jiffies (the default)
+//   [prefix:](card-name|card-number)[{.,}device[{.,}subdevice]]
+//   -1.<device>.<subdevice>               a global timer, e.g. -1.4.<id>
+// Numbers are kstrtoint base 0 (decimal, 0x.., 0..).
+struct TimerSource {
+	enum class Kind { jiffies, card, global };
+	Kind kind = Kind::jiffies;
+	std::string prefix;                 // text before ':' (ignored by the kernel)
+	std::string card;                   // card name or number, as written (Kind::card)
+	std::optional<int> device;          // as written, if present
+	std::optional<int> subdevice;
+	char separator = '.';               // '.' or ',' as written
+
+	static TimerSource jiffies() { return {}; }
+	static TimerSource global(int device, int subdevice);
+	static TimerSource utimer(unsigned id) { return global(4, static_cast<int>(id)); }
+
+	// Throws Error quoting the input for anything snd-aloop would not accept.
+	static TimerSource parse(std::string_view text);
+	// Exact round trip: parse(s).to_string() == s for every accepted s.
+	std::string to_string() const;
+	bool operator==(const TimerSource &) const = default;
+};
+
+}  // namespace utimer
