@@ -1,0 +1,232 @@
+#include "utimer/aloop.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <fcntl.h>
+#include <system_error>
+#include <utility>
+
+#include "fd.hpp"
+#include "utimer/error.hpp"
+
+namespace utimer {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int max_cards = 32;  // SNDRV_CARDS: the length of snd-aloop's parameter arrays
+
+std::optional<int> parse_card_number(std::string_view text)
+{
+	int number = -1;
+	auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+	if (ec != std::errc() || end != text.data() + text.size() || number < 0 || text.empty())
+		return std::nullopt;
+	return number;
+}
+
+bool is_loopback_id(std::string_view id)
+{
+	constexpr std::string_view base = "Loopback";
+	if (id == base)
+		return true;
+	// The kernel makes duplicate ids unique by appending "_<n>".
+	if (id.size() <= base.size() + 1 || id.substr(0, base.size() + 1) != "Loopback_")
+		return false;
+	return parse_card_number(id.substr(base.size() + 1)).has_value();
+}
+
+fs::path card_dir(const LoopbackCard &card, const Paths &paths)
+{
+	return paths.proc / "asound" / ("card" + std::to_string(card.number));
+}
+
+std::string card_names(const std::vector<LoopbackCard> &cards)
+{
+	std::string names;
+	for (const LoopbackCard &card : cards)
+		names += (names.empty() ? "" : ", ") + card.id + " (card " +
+			 std::to_string(card.number) + ")";
+	return names;
+}
+
+}  // namespace
+
+bool aloop_loaded(const Paths &paths)
+{
+	std::error_code ec;
+	return fs::is_directory(paths.sys / "module" / "snd_aloop", ec);
+}
+
+std::vector<LoopbackCard> loopback_cards(const Paths &paths)
+{
+	std::vector<LoopbackCard> cards;
+	std::error_code ec;
+	fs::directory_iterator it(paths.proc / "asound", ec);
+	if (ec)
+		return cards;  // no sound support at all: no loopback cards either
+	for (const fs::directory_entry &entry : it) {
+		std::string name = entry.path().filename().string();
+		if (name.rfind("card", 0) != 0)
+			continue;
+		std::optional<int> number = parse_card_number(std::string_view(name).substr(4));
+		if (!number)
+			continue;
+		std::string id;
+		try {
+			id = detail::trim_right(detail::read_text_file(entry.path() / "id"));
+		} catch (const Error &) {
+			continue;  // a card going away while we look
+		}
+		if (is_loopback_id(id))
+			cards.push_back(LoopbackCard{*number, id});
+	}
+	std::sort(cards.begin(), cards.end(),
+		  [](const LoopbackCard &a, const LoopbackCard &b) { return a.number < b.number; });
+	return cards;
+}
+
+LoopbackCard find_loopback_card(const std::string &name_or_number, const Paths &paths)
+{
+	std::string_view name = name_or_number;
+	if (name.rfind("hw:", 0) == 0)
+		name.remove_prefix(3);
+	std::optional<int> number = parse_card_number(name);
+	if (!number && name.rfind("card", 0) == 0)
+		number = parse_card_number(name.substr(4));
+
+	std::vector<LoopbackCard> cards = loopback_cards(paths);
+	for (const LoopbackCard &card : cards)
+		if (number ? card.number == *number : card.id == name)
+			return card;
+
+	const std::string what = "no snd-aloop card \"" + name_or_number + "\"";
+	if (cards.empty())
+		throw Error(ENODEV, what + " (there are no loopback cards)",
+			    aloop_loaded(paths) ? "snd-aloop is loaded but has no card: reload it "
+						  "with enable=1"
+					        : "Load snd-aloop: modprobe snd-aloop");
+	throw Error(ENODEV, what,
+		    "Loopback cards present: " + card_names(cards) +
+			    "; name one by id, number, cardN or hw:<id>");
+}
+
+TimerSource read_timer_source(const LoopbackCard &card, const Paths &paths)
+{
+	const fs::path file = card_dir(card, paths) / "timer_source";
+	std::string text = detail::trim_right(detail::read_text_file(file));
+	try {
+		return TimerSource::parse(text);
+	} catch (const Error &e) {
+		throw Error(0, file.string() + " holds a value snd-aloop cannot use (" + e.what() + ")",
+			    "Write a valid one, e.g. echo -1.4.0 > " + file.string() +
+				    ", or an empty line for the jiffies timer");
+	}
+}
+
+void write_timer_source(const LoopbackCard &card, const TimerSource &source, const Paths &paths)
+{
+	const fs::path file = card_dir(card, paths) / "timer_source";
+	const std::string text = source.to_string();
+	TimerSource::parse(text);  // a hand-built TimerSource must still be valid
+
+	const std::string line = text + "\n";
+	detail::UniqueFd fd(::open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+	if (!fd)
+		throw Error(errno, "cannot open " + file.string() + " for writing",
+			    errno == EACCES ? "Writing timer_source needs root"
+			    : errno == ENOENT
+				    ? "Is card " + std::to_string(card.number) +
+					      " a loopback card? (loopback_cards() lists them)"
+				    : std::string());
+	// snd_info applies the line when the file is closed, so close() is part
+	// of the write and its error counts.
+	ssize_t n = ::write(fd.get(), line.data(), line.size());
+	if (n < 0 || static_cast<std::size_t>(n) != line.size())
+		throw Error(n < 0 ? errno : EIO, "cannot write \"" + text + "\" to " + file.string());
+	if (::close(fd.release()) < 0)
+		throw Error(errno, "cannot write \"" + text + "\" to " + file.string());
+
+	const std::string now = detail::trim_right(detail::read_text_file(file));
+	if (now != text)
+		throw Error(EIO, "wrote \"" + text + "\" to " + file.string() + " but it reads \"" +
+					 now + "\"",
+			    "Another process may be changing it at the same time");
+}
+
+TimerSourceBinding::TimerSourceBinding(LoopbackCard card, const TimerSource &source,
+				       const Paths &paths)
+	: card_(std::move(card)), previous_(read_timer_source(card_, paths)), paths_(paths)
+{
+	try {
+		write_timer_source(card_, source, paths_);
+	} catch (...) {
+		// The write may have half-happened (read-back mismatch): put the old
+		// value back before reporting.
+		try {
+			write_timer_source(card_, previous_, paths_);
+		} catch (...) {
+		}
+		throw;
+	}
+	active_ = true;
+}
+
+TimerSourceBinding::TimerSourceBinding(TimerSourceBinding &&other) noexcept
+	: card_(std::move(other.card_)), previous_(std::move(other.previous_)),
+	  paths_(std::move(other.paths_)), active_(std::exchange(other.active_, false))
+{
+}
+
+TimerSourceBinding &TimerSourceBinding::operator=(TimerSourceBinding &&other) noexcept
+{
+	if (this != &other) {
+		TimerSourceBinding old(std::move(*this));  // restores our card when it goes
+		card_ = std::move(other.card_);
+		previous_ = std::move(other.previous_);
+		paths_ = std::move(other.paths_);
+		active_ = std::exchange(other.active_, false);
+	}
+	return *this;
+}
+
+TimerSourceBinding::~TimerSourceBinding()
+{
+	if (!active_)
+		return;
+	active_ = false;
+	try {
+		write_timer_source(card_, previous_, paths_);
+	} catch (...) {
+		// A destructor cannot report; the card keeps the bound value, which is
+		// still a consistent (if unwanted) state.
+	}
+}
+
+std::vector<std::string> aloop_modprobe_args(const std::vector<TimerSource> &per_card)
+{
+	if (per_card.empty())
+		throw Error(0, "no snd-aloop cards requested",
+			    "Pass one timer source per card (TimerSource::jiffies() for the default)");
+	if (per_card.size() > max_cards)
+		throw Error(0, std::to_string(per_card.size()) + " snd-aloop cards requested",
+			    "snd-aloop supports at most " + std::to_string(max_cards) + " cards");
+	std::string enable = "enable=";
+	std::string sources = "timer_source=";
+	for (std::size_t i = 0; i < per_card.size(); ++i) {
+		const std::string text = per_card[i].to_string();
+		TimerSource::parse(text);
+		if (text.find(',') != std::string::npos)
+			throw Error(0, "timer_source \"" + text + "\" for card " + std::to_string(i) +
+						 " contains ','",
+				    "modprobe splits array parameters at ','; write it with '.' "
+				    "separators, e.g. -1.4.0");
+		enable += i ? ",1" : "1";
+		sources += (i ? "," : "") + text;
+	}
+	return {"snd-aloop", enable, sources};
+}
+
+}  // namespace utimer
