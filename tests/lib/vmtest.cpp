@@ -1,0 +1,394 @@
+// libutimer against a real kernel (run inside tools/vm/utimer-vm): probe,
+// CREATE/TRIGGER, NEXT_DEVICE/GINFO listing, the 128-timer limit, and
+// snd-aloop clocked through /proc/asound/cardN/timer_source, streamed with
+// alsa-lib. Output is TAP; exit status 1 if any check failed.
+#include <alsa/asoundlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <utimer/utimer.hpp>
+
+namespace {
+
+int test_number = 0;
+int failures = 0;
+
+bool check(bool ok, const std::string &description, const std::string &detail = {})
+{
+	++test_number;
+	std::printf("%s %d - %s", ok ? "ok" : "not ok", test_number, description.c_str());
+	if (!ok && !detail.empty())
+		std::printf(" # %s", detail.c_str());
+	std::printf("\n");
+	std::fflush(stdout);
+	if (!ok)
+		++failures;
+	return ok;
+}
+
+void note(const std::string &text)
+{
+	std::printf("# %s\n", text.c_str());
+	std::fflush(stdout);
+}
+
+template <typename T> std::string str(const T &value)
+{
+	return std::to_string(value);
+}
+
+std::optional<utimer::TimerInfo> find_timer(unsigned id)
+{
+	for (const utimer::TimerInfo &info : utimer::list_timers())
+		if (info.id == id)
+			return info;
+	return std::nullopt;
+}
+
+struct PcmCloser {
+	void operator()(snd_pcm_t *pcm) const { snd_pcm_close(pcm); }
+};
+using Pcm = std::unique_ptr<snd_pcm_t, PcmCloser>;
+
+constexpr unsigned channels = 2;
+constexpr unsigned periods_per_buffer = 4;
+
+// Opens and configures one end of the cable; empty Pcm + message on failure.
+Pcm open_pcm(const std::string &name, snd_pcm_stream_t stream, unsigned rate,
+	     snd_pcm_uframes_t period, std::string &error)
+{
+	snd_pcm_t *raw = nullptr;
+	int err = snd_pcm_open(&raw, name.c_str(), stream, 0);
+	if (err < 0) {
+		error = "snd_pcm_open " + name + ": " + snd_strerror(err);
+		return {};
+	}
+	Pcm pcm(raw);
+	snd_pcm_hw_params_t *hw;
+	snd_pcm_hw_params_alloca(&hw);
+	snd_pcm_uframes_t buffer = period * periods_per_buffer;
+	const char *step = "hw_params";
+	if ((err = snd_pcm_hw_params_any(raw, hw)) < 0 ||
+	    (step = "access", err = snd_pcm_hw_params_set_access(raw, hw, SND_PCM_ACCESS_RW_INTERLEAVED)) < 0 ||
+	    (step = "format", err = snd_pcm_hw_params_set_format(raw, hw, SND_PCM_FORMAT_S16_LE)) < 0 ||
+	    (step = "channels", err = snd_pcm_hw_params_set_channels(raw, hw, channels)) < 0 ||
+	    (step = "rate", err = snd_pcm_hw_params_set_rate(raw, hw, rate, 0)) < 0 ||
+	    (step = "period size", err = snd_pcm_hw_params_set_period_size(raw, hw, period, 0)) < 0 ||
+	    (step = "buffer size", err = snd_pcm_hw_params_set_buffer_size(raw, hw, buffer)) < 0 ||
+	    (step = "hw_params", err = snd_pcm_hw_params(raw, hw)) < 0) {
+		error = name + ": " + step + " (" + str(rate) + " Hz, period " + str(period) +
+			"): " + snd_strerror(err);
+		return {};
+	}
+	snd_pcm_sw_params_t *sw;
+	snd_pcm_sw_params_alloca(&sw);
+	snd_pcm_uframes_t boundary = 0;
+	if ((err = snd_pcm_sw_params_current(raw, sw)) < 0 ||
+	    (err = snd_pcm_sw_params_get_boundary(sw, &boundary)) < 0 ||
+	    (err = snd_pcm_sw_params_set_start_threshold(raw, sw, boundary)) < 0 ||  // we start
+	    (err = snd_pcm_sw_params_set_avail_min(raw, sw, period)) < 0 ||
+	    (err = snd_pcm_sw_params(raw, sw)) < 0) {
+		error = name + ": sw_params: " + snd_strerror(err);
+		return {};
+	}
+	return pcm;
+}
+
+std::int16_t sample(unsigned salt, std::uint64_t frame, unsigned channel)
+{
+	return static_cast<std::int16_t>(((frame * channels + channel) * 7 + salt) & 0xffff);
+}
+
+std::vector<std::int16_t> pattern(unsigned salt, std::uint64_t first_frame, snd_pcm_uframes_t frames)
+{
+	std::vector<std::int16_t> data(frames * channels);
+	for (snd_pcm_uframes_t f = 0; f < frames; ++f)
+		for (unsigned c = 0; c < channels; ++c)
+			data[f * channels + c] = sample(salt, first_frame + f, c);
+	return data;
+}
+
+// Everything about one cable, opened against the card bound to `timer`.
+struct Cable {
+	Pcm playback, capture;
+};
+
+Cable open_cable(const utimer::LoopbackCard &card, unsigned rate, snd_pcm_uframes_t period,
+		 std::string &error)
+{
+	Cable cable;
+	const std::string base = "hw:" + card.id;
+	cable.playback = open_pcm(base + ",0,0", SND_PCM_STREAM_PLAYBACK, rate, period, error);
+	if (cable.playback)
+		cable.capture = open_pcm(base + ",1,0", SND_PCM_STREAM_CAPTURE, rate, period, error);
+	if (!cable.capture)
+		cable.playback.reset();
+	return cable;
+}
+
+void test_probe()
+{
+	utimer::ProbeResult p = utimer::probe();
+	check(p.ok(), "probe() reports support", p.message);
+	check(p.protocol_version == utimer::abi::protocol_version, "timer protocol is 2.0.8",
+	      str(p.protocol_version));
+	note("probe: " + p.message);
+}
+
+void test_timer_lifecycle()
+{
+	const std::size_t before = utimer::list_timers().size();
+	utimer::Timer timer = utimer::Timer::for_period(48000, 256);
+	check(static_cast<bool>(timer) && timer.id() < 128, "for_period(48000, 256) creates a timer",
+	      "id " + str(timer.id()));
+	check(timer.resolution() == 5333333, "its resolution is the PCM period time 5333333 ns",
+	      str(timer.resolution()));
+	std::optional<utimer::TimerInfo> info = find_timer(timer.id());
+	check(info.has_value(), "list_timers() shows it");
+	if (info) {
+		check(info->name == "snd-utimer" + str(timer.id()), "with the kernel id snd-utimer<id>",
+		      info->name);
+		check(info->resolution_ns == 5333333, "with resolution 5333333", str(info->resolution_ns));
+		check(info->instances == 0u, "with no instances", str(info->instances.value_or(999)));
+	}
+	check(utimer::list_timers().size() == before + 1, "exactly one more timer listed");
+	check(timer.trigger() == 0, "trigger() with no listener succeeds");
+
+	const unsigned id = timer.id();
+	const std::uint64_t resolution = timer.resolution();
+	const int fd = timer.release();
+	check(!timer && fd >= 0, "release() empties the Timer and hands over the fd");
+	check(find_timer(id).has_value(), "the timer lives while the released fd is open");
+	utimer::Timer adopted = utimer::Timer::adopt(fd, id, resolution);
+	check(adopted.trigger() == 0, "an adopted fd triggers");
+	utimer::Timer moved = std::move(adopted);
+	check(!adopted && moved.fd() == fd && moved.trigger() == 0, "a moved Timer keeps working");
+	moved.reset();
+	check(!find_timer(id).has_value(), "reset() destroys the timer in the kernel");
+	check(moved.trigger() == -EBADF, "an empty Timer's trigger() returns -EBADF",
+	      str(moved.trigger()));
+
+	{
+		utimer::Timer scoped = utimer::Timer::create(1000000);
+		const unsigned scoped_id = scoped.id();
+		check(find_timer(scoped_id).has_value(), "create(1 ms) makes a listed timer");
+		utimer::Timer other = utimer::Timer::create(1000000);
+		check(other.id() != scoped_id, "two timers get different ids");
+	}
+	check(utimer::list_timers().size() == before, "destructors destroyed both");
+}
+
+void test_limit()
+{
+	const std::size_t before = utimer::list_timers().size();
+	std::vector<utimer::Timer> timers;
+	std::string message;
+	int code = 0;
+	try {
+		for (int i = 0; i < 200; ++i)
+			timers.push_back(utimer::Timer::create(1000000 + static_cast<unsigned>(i)));
+	} catch (const utimer::Error &e) {
+		message = e.what();
+		code = e.code().value();
+	}
+	check(timers.size() + before == 128, "exactly 128 timers can exist",
+	      str(timers.size()) + " created, " + str(before) + " existed");
+	check(code == ENOSPC, "the 129th CREATE fails with ENOSPC", str(code));
+	check(message.find("all 128 userspace-driven timers are in use") != std::string::npos,
+	      "and the error says all 128 are in use", message);
+	note(message);
+	std::vector<utimer::TimerInfo> listed = utimer::list_timers();
+	check(listed.size() == 128, "list_timers() finds all 128 (GINFO per id)", str(listed.size()));
+	bool resolutions_ok = true;
+	for (const utimer::Timer &t : timers)
+		for (const utimer::TimerInfo &info : listed)
+			if (info.id == t.id() && info.resolution_ns != t.resolution())
+				resolutions_ok = false;
+	check(resolutions_ok, "every listed resolution matches its Timer");
+	timers.clear();
+	check(utimer::list_timers().size() == before, "closing them frees every id");
+}
+
+// Streams `ticks` periods through the cable, one trigger per period.
+void test_stream(const utimer::LoopbackCard &card, unsigned rate, snd_pcm_uframes_t period,
+		 unsigned ticks)
+{
+	const std::string name = str(rate) + " Hz / " + str(period) + " frames";
+	utimer::Timer timer = utimer::Timer::for_period(rate, static_cast<unsigned>(period));
+	utimer::TimerSourceBinding binding(card, timer.source());
+	check(utimer::read_timer_source(card) == timer.source(),
+	      name + ": timer_source reads back " + timer.timer_source());
+	std::string error;
+	Cable cable = open_cable(card, rate, period, error);
+	if (!check(static_cast<bool>(cable.playback), name + ": cable opens", error))
+		return;
+	snd_pcm_t *play = cable.playback.get(), *capt = cable.capture.get();
+	std::optional<utimer::TimerInfo> info = find_timer(timer.id());
+	check(info && info->instances == 1u, name + ": snd-aloop opened the timer (1 instance)",
+	      info ? str(info->instances.value_or(999)) : "not listed");
+
+	const unsigned salt = rate + static_cast<unsigned>(period);
+	std::uint64_t written = 0;
+	for (unsigned i = 0; i < periods_per_buffer; ++i) {
+		auto data = pattern(salt, written, period);
+		snd_pcm_sframes_t n = snd_pcm_writei(play, data.data(), period);
+		if (n != static_cast<snd_pcm_sframes_t>(period)) {
+			check(false, name + ": prefill", snd_strerror(static_cast<int>(n)));
+			return;
+		}
+		written += period;
+	}
+	int err = snd_pcm_start(capt);
+	if (err >= 0)
+		err = snd_pcm_start(play);
+	if (!check(err >= 0, name + ": both ends start", err < 0 ? snd_strerror(err) : ""))
+		return;
+
+	const auto period_time = std::chrono::nanoseconds(timer.resolution());
+	std::uint64_t captured = 0;
+	bool idle_ok = true, one_period_ok = true, data_ok = true, running_ok = true, trigger_ok = true;
+	std::string detail;
+	for (unsigned tick = 0; tick < ticks; ++tick) {
+		if (tick < 3) {  // with no tick, nothing may move (not jiffies-clocked)
+			std::this_thread::sleep_for(std::max(3 * period_time,
+							     std::chrono::nanoseconds(30000000)));
+			snd_pcm_sframes_t idle = snd_pcm_avail(capt);
+			if (idle != 0) {
+				idle_ok = false;
+				detail = "tick " + str(tick) + ": capture avail " + str(idle) + " before trigger";
+			}
+		}
+		if (timer.trigger() != 0)
+			trigger_ok = false;
+		if (snd_pcm_wait(capt, 5000) != 1) {
+			one_period_ok = false;
+			detail = "tick " + str(tick) + ": no capture period within 5 s";
+			break;
+		}
+		std::this_thread::sleep_for(std::chrono::milliseconds(2));
+		snd_pcm_sframes_t avail = snd_pcm_avail(capt);
+		if (avail != static_cast<snd_pcm_sframes_t>(period)) {
+			one_period_ok = false;
+			detail = "tick " + str(tick) + ": capture avail " + str(avail);
+			break;
+		}
+		std::vector<std::int16_t> in(period * channels);
+		snd_pcm_sframes_t got = snd_pcm_readi(capt, in.data(), period);
+		if (got != static_cast<snd_pcm_sframes_t>(period)) {
+			one_period_ok = false;
+			detail = "tick " + str(tick) + ": readi " + str(got);
+			break;
+		}
+		if (in != pattern(salt, captured, period)) {
+			data_ok = false;
+			detail = "tick " + str(tick) + ": captured samples differ from played ones";
+		}
+		captured += period;
+		if (snd_pcm_avail(play) != static_cast<snd_pcm_sframes_t>(period)) {
+			one_period_ok = false;
+			detail = "tick " + str(tick) + ": playback avail " + str(snd_pcm_avail(play));
+			break;
+		}
+		auto data = pattern(salt, written, period);
+		if (snd_pcm_writei(play, data.data(), period) != static_cast<snd_pcm_sframes_t>(period)) {
+			running_ok = false;
+			detail = "tick " + str(tick) + ": writei failed";
+			break;
+		}
+		written += period;
+		if (snd_pcm_state(play) != SND_PCM_STATE_RUNNING ||
+		    snd_pcm_state(capt) != SND_PCM_STATE_RUNNING) {
+			running_ok = false;
+			detail = "tick " + str(tick) + ": state " + snd_pcm_state_name(snd_pcm_state(play)) +
+				 "/" + snd_pcm_state_name(snd_pcm_state(capt));
+			break;
+		}
+	}
+	check(trigger_ok, name + ": every trigger() returned 0");
+	check(idle_ok, name + ": nothing moves between triggers", detail);
+	check(one_period_ok, name + ": each trigger moves exactly one period", detail);
+	check(running_ok, name + ": no xrun, both ends stay RUNNING", detail);
+	check(data_ok, name + ": captured data == played data", detail);
+	const std::uint64_t played = written - periods_per_buffer * period;  // consumed by ticks
+	check(captured == std::uint64_t{ticks} * period && played == captured,
+	      name + ": captured frames == played frames == ticks x period",
+	      "captured " + str(captured) + ", played " + str(played));
+	snd_pcm_drop(play);
+	snd_pcm_drop(capt);
+}
+
+// snd-aloop demands resolution == PCM period time; 1e9/rate*period is not.
+void test_naive_fails(const utimer::LoopbackCard &card)
+{
+	const unsigned rate = 48000;
+	const snd_pcm_uframes_t period = 256;
+	const std::string name = "naive 48000 Hz / 256 (5333248 ns)";
+	utimer::Timer timer = utimer::Timer::create(utimer::naive_resolution_ns(rate, period));
+	utimer::TimerSourceBinding binding(card, timer.source());
+	std::string error;
+	Cable cable = open_cable(card, rate, period, error);
+	if (!check(static_cast<bool>(cable.playback), name + ": cable opens", error))
+		return;
+	snd_pcm_t *play = cable.playback.get(), *capt = cable.capture.get();
+	auto data = pattern(1, 0, period * periods_per_buffer);
+	snd_pcm_writei(play, data.data(), period * periods_per_buffer);
+	snd_pcm_start(capt);
+	snd_pcm_start(play);
+	check(timer.trigger() == 0, name + ": trigger() succeeds");
+	bool stopped = false;
+	for (int i = 0; i < 500 && !stopped; ++i) {
+		stopped = snd_pcm_state(play) == SND_PCM_STATE_XRUN &&
+			  snd_pcm_state(capt) == SND_PCM_STATE_XRUN;
+		if (!stopped)
+			std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	}
+	check(stopped, name + ": snd-aloop stops both ends (XRUN), as documented",
+	      std::string(snd_pcm_state_name(snd_pcm_state(play))) + "/" +
+		      snd_pcm_state_name(snd_pcm_state(capt)));
+	check(snd_pcm_avail(capt) == -EPIPE, name + ": no data was captured");
+}
+
+}  // namespace
+
+int main()
+{
+	std::printf("TAP version 13\n");
+	const char *kernel = std::getenv("UTIMER_KERNEL");
+	note(std::string("kernel variant: ") + (kernel ? kernel : "(not in the VM)"));
+	try {
+		test_probe();
+		test_timer_lifecycle();
+		test_limit();
+
+		check(utimer::aloop_loaded(), "snd-aloop is loaded (the test script modprobes it)");
+		utimer::LoopbackCard card = utimer::find_loopback_card("Loopback");
+		check(card.id == "Loopback", "find_loopback_card(\"Loopback\") -> card " + str(card.number));
+		check(utimer::find_loopback_card("hw:" + str(card.number)).number == card.number,
+		      "find_loopback_card(\"hw:N\") finds the same card");
+		const utimer::TimerSource original = utimer::read_timer_source(card);
+
+		struct Case {
+			unsigned rate;
+			snd_pcm_uframes_t period;
+		};
+		const Case cases[] = {{44100, 441}, {44100, 256}, {48000, 256}, {48000, 1024},
+				      {48000, 64},  {96000, 1024}, {96000, 441}};
+		for (const Case &c : cases)
+			test_stream(card, c.rate, c.period, 16);
+		test_naive_fails(card);
+		check(utimer::read_timer_source(card) == original,
+		      "every binding restored timer_source to \"" + original.to_string() + "\"");
+	} catch (const std::exception &e) {
+		check(false, "unexpected exception", e.what());
+	}
+	std::printf("1..%d\n", test_number);
+	return failures == 0 ? 0 : 1;
+}
