@@ -7,10 +7,10 @@
 #include <sstream>
 #include <sys/ioctl.h>
 
+#include "advice.hpp"
 #include "fd.hpp"
 #include "utimer/abi.hpp"
 #include "utimer/error.hpp"
-#include "utimer/probe.hpp"
 
 namespace utimer {
 
@@ -102,9 +102,8 @@ std::vector<TimerInfo> list_timers(const Paths &paths)
 	detail::UniqueFd fd = detail::open_timer_device(paths.timer_device());
 	if (!fd) {
 		int err = errno;
-		ProbeResult p = probe(paths);
 		throw Error(err, "cannot list timers: cannot open " + paths.timer_device().string(),
-			    p.ok() ? std::string() : p.message);
+			    detail::open_advice(err));
 	}
 
 	// NEXT_DEVICE steps through global timers by device number only, so it

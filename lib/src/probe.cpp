@@ -5,16 +5,13 @@
 #include <sound/asound.h>
 #include <sys/ioctl.h>
 
+#include "advice.hpp"
 #include "fd.hpp"
 #include "utimer/abi.hpp"
 
 namespace utimer {
 
 namespace {
-
-constexpr const char *upgrade_fix =
-	"This kernel has no userspace-driven timers: boot a kernel >= 6.12 or apply "
-	"kernel-patches/6.1";
 
 std::string version_text(int version)
 {
@@ -42,16 +39,13 @@ ProbeResult probe_unchecked(const Paths &paths)
 		case ENODEV:
 		case ENXIO:
 			return result(Support::no_timer_device, 0,
-				      device + " does not exist (" + std::strerror(err) +
-					      "). Load ALSA's timer (modprobe snd-timer) or boot a "
-					      "kernel built with CONFIG_SND_TIMER");
+				      device + " does not exist (" + std::strerror(err) + "). " +
+					      detail::open_advice(err));
 		case EACCES:
 		case EPERM:
 			return result(Support::permission_denied, 0,
-				      device + ": " + std::strerror(err) +
-					      ". Add your user to the 'audio' group (usermod -aG audio "
-					      "USER, then log in again) or add a udev rule granting "
-					      "access to it");
+				      device + ": " + std::strerror(err) + ". " +
+					      detail::open_advice(err));
 		default:
 			return result(Support::error, 0,
 				      "cannot open " + device + ": " + std::strerror(err));
@@ -67,7 +61,7 @@ ProbeResult probe_unchecked(const Paths &paths)
 		return result(Support::kernel_too_old, version,
 			      device + " speaks timer protocol " + version_text(version) +
 				      "; userspace-driven timers need " +
-				      version_text(abi::protocol_version) + ". " + upgrade_fix);
+				      version_text(abi::protocol_version) + ". " + detail::upgrade_advice);
 
 	// A NULL argument makes a kernel that knows CREATE fail while copying it
 	// in (EFAULT; EINVAL on kernels that check first) before anything is made.
@@ -85,7 +79,7 @@ ProbeResult probe_unchecked(const Paths &paths)
 	case ENOTTY:
 		return result(Support::kernel_too_old, version,
 			      device + " speaks timer protocol " + version_text(version) +
-				      " but does not know SNDRV_TIMER_IOCTL_CREATE. " + upgrade_fix);
+				      " but does not know SNDRV_TIMER_IOCTL_CREATE. " + detail::upgrade_advice);
 	default:
 		return result(Support::error, version,
 			      device + ": probing SNDRV_TIMER_IOCTL_CREATE failed unexpectedly: " +

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "advice.hpp"
 #include "fd.hpp"
 #include "utimer/abi.hpp"
 #include "utimer/error.hpp"
@@ -22,10 +23,8 @@ namespace {
 	switch (err) {
 	case ENOTTY: {
 		ProbeResult p = probe(paths);
-		throw Error(err, what, p.support == Support::kernel_too_old
-					       ? p.message
-					       : "This kernel has no userspace-driven timers: boot a "
-						 "kernel >= 6.12 or apply kernel-patches/6.1");
+		throw Error(err, what,
+			    p.support == Support::kernel_too_old ? p.message : detail::upgrade_advice);
 	}
 	case ENOSPC:
 		throw Error(err, what + ": all 128 userspace-driven timers are in use",
@@ -57,10 +56,8 @@ Timer Timer::create(std::uint64_t resolution_ns, const Paths &paths)
 	detail::UniqueFd device = detail::open_timer_device(paths.timer_device());
 	if (!device) {
 		int err = errno;
-		// probe() turns the open failure into the actionable message.
-		ProbeResult p = probe(paths);
 		throw Error(err, "cannot open " + paths.timer_device().string(),
-			    p.ok() ? std::string() : p.message);
+			    detail::open_advice(err));
 	}
 	abi::timer_uinfo info{};  // value-initialised: reserved[] is all zero
 	info.resolution = resolution_ns;

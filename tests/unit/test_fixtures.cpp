@@ -76,7 +76,7 @@ TEST_SUITE("probe")
 	{
 		FixtureTree tree;
 		tree.write("dev/snd/timer", "");
-		::chmod(tree.paths.timer_device().c_str(), 0600);
+		::chmod(tree.paths.timer_device().c_str(), 0);
 		auto [support, message] = probe_as_nobody(tree.paths);
 		CHECK(support == Support::permission_denied);
 		CHECK(message.find(tree.paths.timer_device().string() + ": Permission denied") == 0);
