@@ -134,20 +134,23 @@ void write_timer_source(const LoopbackCard &card, const TimerSource &source, con
 
 	const std::string line = text + "\n";
 	detail::UniqueFd fd(::open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
-	if (!fd)
-		throw Error(errno, "cannot open " + file.string() + " for writing",
-			    errno == EACCES ? "Writing timer_source needs root"
-			    : errno == ENOENT
+	if (!fd) {
+		int err = errno;
+		throw Error(err, "cannot open " + file.string() + " for writing",
+			    err == EACCES ? "Writing timer_source needs root"
+			    : err == ENOENT
 				    ? "Is card " + std::to_string(card.number) +
 					      " a loopback card? (loopback_cards() lists them)"
 				    : std::string());
+	}
 	// snd_info applies the line when the file is closed, so close() is part
 	// of the write and its error counts.
 	ssize_t n = ::write(fd.get(), line.data(), line.size());
-	if (n < 0 || static_cast<std::size_t>(n) != line.size())
-		throw Error(n < 0 ? errno : EIO, "cannot write \"" + text + "\" to " + file.string());
-	if (::close(fd.release()) < 0)
-		throw Error(errno, "cannot write \"" + text + "\" to " + file.string());
+	int err = n < 0 ? errno : EIO;
+	if (n == static_cast<ssize_t>(line.size()))
+		err = ::close(fd.release()) < 0 ? errno : 0;
+	if (err != 0)
+		throw Error(err, "cannot write \"" + text + "\" to " + file.string());
 
 	const std::string now = detail::trim_right(detail::read_text_file(file));
 	if (now != text)

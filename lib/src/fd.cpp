@@ -15,17 +15,21 @@ UniqueFd open_timer_device(const std::filesystem::path &path) noexcept
 std::string read_text_file(const std::filesystem::path &path)
 {
 	UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-	if (!fd)
-		throw Error(errno, "cannot open " + path.string() + " for reading",
-			    errno == EACCES ? "run as a user allowed to read it" : "");
+	if (!fd) {
+		int err = errno;
+		throw Error(err, "cannot open " + path.string() + " for reading",
+			    err == EACCES ? "Run as a user allowed to read it" : "");
+	}
 	std::string text;
 	char buffer[512];
 	for (;;) {
 		ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			throw Error(errno, "cannot read " + path.string());
+		if (n < 0) {
+			int err = errno;
+			throw Error(err, "cannot read " + path.string());
+		}
 		if (n == 0)
 			return text;
 		text.append(buffer, static_cast<std::size_t>(n));

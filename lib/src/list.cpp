@@ -48,8 +48,10 @@ std::optional<std::uint64_t> parse_microseconds(std::string_view text)
 
 bool next_device(int fd, snd_timer_id &id)
 {
-	if (::ioctl(fd, SNDRV_TIMER_IOCTL_NEXT_DEVICE, &id) < 0)
-		throw Error(errno, "SNDRV_TIMER_IOCTL_NEXT_DEVICE failed");
+	if (::ioctl(fd, SNDRV_TIMER_IOCTL_NEXT_DEVICE, &id) < 0) {
+		int err = errno;
+		throw Error(err, "cannot list timers: SNDRV_TIMER_IOCTL_NEXT_DEVICE failed");
+	}
 	return id.dev_class >= 0;
 }
 
@@ -132,10 +134,11 @@ std::vector<TimerInfo> list_timers(const Paths &paths)
 		ginfo.tid.device = abi::global_udriven;
 		ginfo.tid.subdevice = subdevice;
 		if (::ioctl(fd.get(), SNDRV_TIMER_IOCTL_GINFO, &ginfo) < 0) {
-			if (errno == ENODEV)
+			int err = errno;
+			if (err == ENODEV)
 				continue;
-			throw Error(errno, "SNDRV_TIMER_IOCTL_GINFO for timer -1.4." +
-						   std::to_string(subdevice) + " failed");
+			throw Error(err, "cannot list timers: SNDRV_TIMER_IOCTL_GINFO for timer -1.4." +
+						 std::to_string(subdevice) + " failed");
 		}
 		TimerInfo info;
 		info.id = static_cast<unsigned>(subdevice);

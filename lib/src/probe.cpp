@@ -53,10 +53,12 @@ ProbeResult probe_unchecked(const Paths &paths)
 	}
 
 	int version = 0;
-	if (::ioctl(fd.get(), SNDRV_TIMER_IOCTL_PVERSION, &version) < 0)
+	if (::ioctl(fd.get(), SNDRV_TIMER_IOCTL_PVERSION, &version) < 0) {
+		const char *why = std::strerror(errno);
 		return result(Support::error, 0,
-			      device + ": SNDRV_TIMER_IOCTL_PVERSION failed: " +
-				      std::strerror(errno) + ". Is this really the ALSA timer device?");
+			      device + ": SNDRV_TIMER_IOCTL_PVERSION failed: " + why +
+				      ". Is this really the ALSA timer device?");
+	}
 	if (version < abi::protocol_version)
 		return result(Support::kernel_too_old, version,
 			      device + " speaks timer protocol " + version_text(version) +
