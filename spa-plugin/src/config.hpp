@@ -1,0 +1,45 @@
+// The node's configuration, parsed from its factory properties (main thread).
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+
+struct spa_dict;
+
+namespace utimer::spa {
+
+// clock.id values and the clockid_t each names.
+struct ClockName {
+	const char *name;
+	clockid_t id;
+};
+inline constexpr ClockName clock_names[] = {
+	{"monotonic", CLOCK_MONOTONIC},
+	{"realtime", CLOCK_REALTIME},
+	{"tai", CLOCK_TAI},
+	{"boottime", CLOCK_BOOTTIME},
+	{"monotonic-raw", CLOCK_MONOTONIC_RAW},
+};
+inline constexpr std::uint32_t max_period = 8192;  // PipeWire's largest quantum
+inline constexpr std::uint32_t max_rate = 768000;
+
+struct Config {
+	std::string clock_id = "monotonic";  // one of clock_names
+	clockid_t clock = CLOCK_MONOTONIC;
+	std::string clock_device;            // e.g. /dev/ptp0; overrides clock_id
+	std::string clock_name;              // spa_io_clock::name
+	std::uint32_t period = 0;            // frames per tick; 0 = the graph quantum
+	// Hz the period is timed at; 0 = the graph rate at Start. With both rate and
+	// period set the timer (and loopback binding) exist from node creation on,
+	// before ALSA nodes listed after this one open the loopback.
+	std::uint32_t rate = 0;
+	std::string aloop_card;              // empty: bind no loopback card
+	// Empty when every property was valid; otherwise what was wrong and how to
+	// fix it. The node then runs as a plain monotonic driver without a timer.
+	std::string error;
+};
+
+Config parse_config(const spa_dict *props);
+
+}  // namespace utimer::spa

@@ -1,0 +1,10 @@
+#pragma once
+
+#include <spa/support/plugin.h>
+
+namespace utimer::spa {
+
+// Factory "api.utimer.driver".
+extern const struct spa_handle_factory driver_factory;
+
+}  // namespace utimer::spa
