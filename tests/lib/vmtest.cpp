@@ -3,6 +3,8 @@
 // snd-aloop clocked through /proc/asound/cardN/timer_source, streamed with
 // alsa-lib. Output is TAP; exit status 1 if any check failed.
 #include <alsa/asoundlib.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -325,9 +327,106 @@ void test_stream(const utimer::LoopbackCard &card, unsigned rate, snd_pcm_uframe
 	snd_pcm_drop(capt);
 }
 
+// The kernel log from now on, read through /dev/kmsg (the guest runs as root).
+class KernelLog {
+public:
+	KernelLog() : fd_(::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC))
+	{
+		if (fd_ >= 0)
+			::lseek(fd_, 0, SEEK_END);
+	}
+	~KernelLog()
+	{
+		if (fd_ >= 0)
+			::close(fd_);
+	}
+	KernelLog(const KernelLog &) = delete;
+	KernelLog &operator=(const KernelLog &) = delete;
+	std::string read_new()
+	{
+		std::string text;
+		char record[8192];
+		for (ssize_t n; fd_ >= 0 && (n = ::read(fd_, record, sizeof(record))) != 0;) {
+			if (n < 0) {
+				if (errno == EPIPE)
+					continue;  // overwritten records: keep reading
+				break;         // EAGAIN: nothing more
+			}
+			text.append(record, static_cast<std::size_t>(n));
+		}
+		return text;
+	}
+
+private:
+	int fd_;
+};
+
+// Opening the playback end makes snd-aloop parse timer_source and open the
+// timer, so whether the open succeeds is the kernel's verdict on the string.
+bool kernel_accepts(const utimer::LoopbackCard &card, const std::string &raw)
+{
+	{
+		int fd = ::open(("/proc/asound/card" + str(card.number) + "/timer_source").c_str(),
+				O_WRONLY | O_TRUNC | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		const std::string line = raw + "\n";
+		ssize_t ignored = ::write(fd, line.data(), line.size());
+		(void)ignored;
+		::close(fd);
+	}
+	snd_pcm_t *pcm = nullptr;
+	if (snd_pcm_open(&pcm, ("hw:" + card.id + ",0,0").c_str(), SND_PCM_STREAM_PLAYBACK, 0) < 0)
+		return false;
+	snd_pcm_close(pcm);
+	return true;
+}
+
+// TimerSource::parse() against the kernel's own parser, both ways, on strings
+// that name the timer in different spellings or are broken in different ways.
+void test_parser_agrees(const utimer::LoopbackCard &card)
+{
+	utimer::Timer timer = utimer::Timer::create(1000000);
+	const std::string id = str(timer.id());
+	char hex[16];
+	std::snprintf(hex, sizeof(hex), "0x%x", timer.id());
+	utimer::TimerSourceBinding restore(card, utimer::TimerSource::jiffies());
+
+	const std::string accepted[] = {"-1.4." + id,     "-1,4," + id,
+					"hw:-1.4." + id,  "-0x1.0x4." + std::string(hex),
+					"-1.04." + id,    "-1.+4." + id};
+	for (const std::string &text : accepted) {
+		bool ours = true;
+		try {
+			ours = utimer::TimerSource::parse(text).utimer_id() == timer.id();
+		} catch (const utimer::Error &) {
+			ours = false;
+		}
+		check(ours && kernel_accepts(card, text),
+		      "\"" + text + "\": parse() accepts it as timer " + id + " and so does snd-aloop");
+	}
+	const std::string rejected[] = {"-1.4.",       "-1.4.x",  "-1.4." + id + ".0", "-1.4." + id + "x",
+					"-1..4",       "-1.08.0", "-1.4.99999999999", "NoSuchCard99.0.0",
+					"-1.4.0x",     "-+1.4.0"};
+	for (const std::string &text : rejected) {
+		bool ours_rejects = false;
+		try {
+			utimer::TimerSource::parse(text);
+		} catch (const utimer::Error &) {
+			ours_rejects = true;
+		}
+		const bool kernel_rejects = !kernel_accepts(card, text);
+		check(kernel_rejects, "\"" + text + "\": snd-aloop refuses it");
+		if (text.rfind("NoSuchCard", 0) == 0)
+			continue;  // a syntactically valid id: only the kernel knows the cards
+		check(ours_rejects, "\"" + text + "\": parse() refuses it too");
+	}
+}
+
 // snd-aloop demands resolution == PCM period time; 1e9/rate*period is not.
 void test_naive_fails(const utimer::LoopbackCard &card)
 {
+	KernelLog log;
 	const unsigned rate = 48000;
 	const snd_pcm_uframes_t period = 256;
 	const std::string name = "naive 48000 Hz / 256 (5333248 ns)";
@@ -354,6 +453,9 @@ void test_naive_fails(const utimer::LoopbackCard &card)
 	      std::string(snd_pcm_state_name(snd_pcm_state(play))) + "/" +
 		      snd_pcm_state_name(snd_pcm_state(capt)));
 	check(snd_pcm_avail(capt) == -EPIPE, name + ": no data was captured");
+	const std::string kmsg = log.read_new();
+	check(kmsg.find("not corresponding to timer resolution (5333248 nsec") != std::string::npos,
+	      name + ": the kernel logged the resolution mismatch", kmsg.substr(0, 300));
 }
 
 }  // namespace
@@ -387,6 +489,7 @@ int main()
 		for (const Case &c : cases)
 			test_stream(card, c.rate, c.period, 16);
 		test_naive_fails(card);
+		test_parser_agrees(card);
 		check(utimer::read_timer_source(card) == original,
 		      "every binding restored timer_source to \"" + original.to_string() + "\"");
 	} catch (const std::exception &e) {
