@@ -1,0 +1,287 @@
+#!/bin/bash
+# Runs as root inside a utimer-vm guest (tools/vm/utimer-vm run -- this-script
+# <dir with libspa-utimer.so>). A real pipewire daemon with api.utimer.driver
+# bound to snd-aloop's card "Loopback" (utimer.aloop.card):
+#
+#  A. aplay writes a known pattern to hw:Loopback,0 and arecord reads
+#     hw:Loopback,1 while the graph runs: >= 2000 periods arrive bit-exact (after
+#     aligning the first frame), the capture's hw_ptr == ticks * period, no
+#     xruns, no trigger errors; stopping the daemon restores timer_source.
+#  B. PipeWire's own ALSA source (api.alsa.pcm.source on hw:Loopback,1) in the
+#     driver's group feeds pw-record: the source follows our driver and its
+#     measured rate (alsa-pcm's DLL "rate:", the rate_diff it would correct)
+#     stays 1.0 -- the loopback moves exactly in step with the graph.
+#
+# Everything written goes to /tmp (guest tmpfs); results to $UTIMER_VM_OUT.
+set -u
+
+plugin_build_dir=$(realpath "$1")
+periods_wanted=${SPA_VM_PERIODS:-2000}
+period=256
+rate=48000
+out=${UTIMER_VM_OUT:-$(mktemp -d)}
+work=$(mktemp -d /tmp/utimer-spa-vm.XXXXXX)
+spa_dir=$(pkg-config --variable=plugindir libspa-0.2 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/spa-0.2)
+python=/usr/bin/python3
+daemon_pid=
+bg_pids=()
+failures=0
+checks=0
+
+pass() { checks=$((checks + 1)); echo "ok $checks - $*"; }
+fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "not ok $checks - $*"; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+contains() { case "$1" in *"$2"*) return 0;; *) return 1;; esac; }
+
+stop_daemon() {
+	if [ -n "$daemon_pid" ]; then
+		kill "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+		daemon_pid=
+	fi
+}
+cleanup() {
+	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	stop_daemon
+	cp "$work"/*.log "$work"/*.err "$out"/ 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ ! -d /sys/module/snd_aloop ]; then
+	modprobe snd-aloop || { echo "Bail out! modprobe snd-aloop failed"; exit 1; }
+fi
+[ -e /proc/asound/Loopback ] || { echo "Bail out! no card Loopback"; exit 1; }
+[ -e /dev/snd/timer ] || { echo "Bail out! no /dev/snd/timer"; exit 1; }
+
+mkdir -p "$work/plugins" "$work/run" "$work/home" "$work/config"
+for d in "$spa_dir"/*/; do ln -s "$d" "$work/plugins/$(basename "$d")"; done
+ln -s "$plugin_build_dir" "$work/plugins/utimer"
+export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_RUNTIME_DIR="$work/run"
+export PIPEWIRE_RUNTIME_DIR="$work/run" SPA_PLUGIN_DIR="$work/plugins" PIPEWIRE_REMOTE=pipewire-0
+unset PIPEWIRE_CONFIG_DIR PIPEWIRE_DEBUG
+
+# write_config FILE EXTRA_OBJECTS
+write_config() {
+	cat > "$1" <<EOF
+context.properties = {
+    core.daemon = true
+    core.name = pipewire-0
+    support.dbus = false
+    default.clock.rate = $rate
+    default.clock.allowed-rates = [ $rate ]
+    default.clock.quantum = $period
+    default.clock.min-quantum = $period
+    default.clock.max-quantum = $period
+}
+context.spa-libs = {
+    audio.convert.* = audioconvert/libspa-audioconvert
+    support.*       = support/libspa-support
+    api.alsa.*      = alsa/libspa-alsa
+    api.utimer.*    = utimer/libspa-utimer
+}
+context.modules = [
+    { name = libpipewire-module-protocol-native }
+    { name = libpipewire-module-metadata }
+    { name = libpipewire-module-spa-node-factory }
+    { name = libpipewire-module-client-node }
+    { name = libpipewire-module-access args = { } }
+    { name = libpipewire-module-adapter }
+    { name = libpipewire-module-link-factory }
+]
+context.objects = [
+    { factory = spa-node-factory
+        args = {
+            factory.name      = api.utimer.driver
+            node.name         = utimer-driver
+            node.group        = utimer.vm
+            priority.driver   = 30000
+            utimer.rate       = $rate
+            utimer.period     = $period
+            utimer.aloop.card = Loopback
+        }
+    }
+$2
+]
+EOF
+}
+
+start_daemon() {  # start_daemon CONFIG LOG [PIPEWIRE_DEBUG]
+	PIPEWIRE_DEBUG=${3:-2} pipewire -c "$1" > "$2" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 100); do
+		timeout 5 pw-cli info 0 > /dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	echo "Bail out! pipewire did not start"; cat "$2"; exit 1
+}
+
+prop() {
+	timeout 20 pw-dump 2>/dev/null | jq -r --arg n "$1" --arg k "$2" \
+		'.[] | select(.type == "PipeWire:Interface:Node" and .info.props["node.name"] == $n)
+		     | .info.props[$k] | if . == null then "<unset>" else tostring end'
+}
+# Counters are published once a second; read them after they settled.
+settled_prop() { sleep 1.5; prop "$@"; }
+hw_ptr() { sed -n 's/^hw_ptr *: *//p' "$1"; }
+
+# ---- A: aplay -> hw:Loopback,0 ... hw:Loopback,1 -> arecord -----------------
+null_sink='    { factory = adapter
+        args = {
+            factory.name     = support.null-audio-sink
+            node.name        = utimer-vm-sink
+            media.class      = Audio/Sink
+            node.group       = utimer.vm
+            audio.position   = [ FL FR ]
+            adapter.auto-port-config = { mode = dsp monitor = true }
+        }
+    }'
+write_config "$work/a.conf" "$null_sink"
+before=$(cat /proc/asound/Loopback/timer_source 2>/dev/null)
+start_daemon "$work/a.conf" "$work/pipewire-a.log"
+
+state=$(prop utimer-driver utimer.state)
+check "driver has a timer: state $state ($(prop utimer-driver utimer.error))" test "$state" = running
+source=$(prop utimer-driver utimer.timer-source)
+check "timer_source is -1.4.<id>: $source" contains "$source" "-1.4."
+check "/proc/asound/Loopback/timer_source = $source" \
+	test "$(cat /proc/asound/Loopback/timer_source)" = "$source"
+check "utimer.period = $period" test "$(prop utimer-driver utimer.period)" = "$period"
+t0=$(settled_prop utimer-driver utimer.triggers)
+check "graph idle before linking: no ticks yet ($t0)" test "$t0" = 0
+
+# aplay pre-fills a whole buffer before the cable starts; then >= periods_wanted.
+buffer_periods=1024
+total=$((periods_wanted + buffer_periods + 500))
+"$python" - "$work/pattern.raw" "$total" "$period" <<'EOF'
+import struct, sys
+# Frame i = (i & 0x7fff | 0x8000, (i >> 15) | 0x4000) as S16_LE stereo: never
+# zero (silence), and the first captured frame says where in the pattern it is.
+path, periods, period = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "wb") as f:
+    f.write(b"".join(struct.pack("<HH", (i & 0x7fff) | 0x8000, (i >> 15) | 0x4000)
+                     for i in range(periods * period)))
+EOF
+
+# A blocked PCM read/write fails with EIO when the stream does not move for
+# max(100 ms, 1.1 * buffer time) (ALSA's wait timeout): a timer-clocked cable
+# must not sit without ticks longer than that. The large buffer (5.5 s) lets
+# the test start the streams before the graph runs and read the counters after
+# it stopped, so every tick of the cable's lifetime is accounted for.
+alsa_args=(-f S16_LE -c 2 -r "$rate" --period-size="$period"
+	   --buffer-size=$((period * buffer_periods)) -t raw)
+arecord -D hw:Loopback,1 "${alsa_args[@]}" "$work/capture.raw" 2> "$work/arecord.err" &
+bg_pids+=($!); arecord_pid=$!
+aplay -D hw:Loopback,0 "${alsa_args[@]}" "$work/pattern.raw" 2> "$work/aplay.err" &
+bg_pids+=($!); aplay_pid=$!
+sleep 1
+check "capture idle without ticks" test "$(stat -c %s "$work/capture.raw")" -eq 0
+
+# Run the graph: our driver ticks one period per cycle.
+check "link the null sink into a running graph" pw-link utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
+need=$(( (periods_wanted + 20) * period * 4 ))
+for _ in $(seq 600); do
+	[ "$(stat -c %s "$work/capture.raw")" -ge "$need" ] && break
+	sleep 0.2
+done
+pw-link -d utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
+# The driver pauses and publishes its final counters; read them well within
+# the streams' 6 s wait timeout.
+t1=$(settled_prop utimer-driver utimer.triggers)
+errors=$(prop utimer-driver utimer.errors)
+cap_ptr=$(hw_ptr /proc/asound/Loopback/pcm1c/sub0/status)
+play_ptr=$(hw_ptr /proc/asound/Loopback/pcm0p/sub0/status)
+echo "# triggers $t0 -> $t1, capture hw_ptr $cap_ptr, playback hw_ptr $play_ptr, errors $errors"
+check "ticked >= $periods_wanted periods ($((t1 - t0)))" test $((t1 - t0)) -ge "$periods_wanted"
+check "captured frames == triggers * period ($cap_ptr == $(( (t1 - t0) * period )))" \
+	test "$cap_ptr" = $(( (t1 - t0) * period ))
+check "played frames == triggers * period ($play_ptr)" test "$play_ptr" = $(( (t1 - t0) * period ))
+check "no trigger errors ($errors)" test "$errors" = 0
+kill -INT "$arecord_pid" "$aplay_pid" 2>/dev/null
+wait "$arecord_pid" "$aplay_pid" 2>/dev/null
+bg_pids=()
+check "no xruns (aplay/arecord stderr)" \
+	bash -c "! grep -iE 'underrun|overrun|xrun' '$work/aplay.err' '$work/arecord.err'"
+"$python" - "$work/pattern.raw" "$work/capture.raw" "$periods_wanted" "$period" <<'EOF'
+import sys
+pattern, capture = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+want, period = int(sys.argv[3]), int(sys.argv[4])
+frames = [capture[i:i + 4] for i in range(0, len(capture) - 3, 4)]
+first = next((n for n, f in enumerate(frames) if f != b"\0\0\0\0"), None)
+if first is None:
+    sys.exit("capture is silent")
+l, r = int.from_bytes(frames[first][:2], "little"), int.from_bytes(frames[first][2:], "little")
+start = (l & 0x7fff) | ((r & 0x3fff) << 15)
+got = capture[first * 4:]
+expect = pattern[start * 4:start * 4 + len(got)]
+same = next((i for i in range(0, len(got), 4) if got[i:i + 4] != expect[i:i + 4]), None)
+print(f"# capture: {len(frames)} frames, {first} leading silence, pattern frame {start} first,"
+      f" {len(got) // 4} compared, first difference at {same}")
+if same is not None:
+    sys.exit(f"capture differs from the pattern at compared frame {same // 4}")
+if len(got) < want * period * 4:
+    sys.exit(f"only {len(got) // 4 // period} periods captured, want {want}")
+EOF
+check "capture == pattern, bit-exact, >= $periods_wanted periods" test $? -eq 0
+stop_daemon
+check "timer_source restored when the daemon stops ('$(cat /proc/asound/Loopback/timer_source)')" \
+	test "$(cat /proc/asound/Loopback/timer_source)" = "$before"
+
+# ---- B: PipeWire's ALSA source on hw:Loopback,1 under our driver -------------
+alsa_source='    { factory = adapter
+        args = {
+            factory.name     = api.alsa.pcm.source
+            node.name        = utimer-loopback-capture
+            media.class      = Audio/Source
+            api.alsa.path    = "hw:Loopback,1"
+            audio.format     = S16LE
+            audio.rate       = '$rate'
+            audio.channels   = 2
+            audio.position   = [ FL FR ]
+            api.alsa.period-size = '$period'
+            node.group       = utimer.vm
+            priority.driver  = 1000
+            adapter.auto-port-config = { mode = dsp monitor = false position = preserve }
+        }
+    }'
+write_config "$work/b.conf" "$alsa_source"
+start_daemon "$work/b.conf" "$work/pipewire-b.log" "2,spa.alsa:4"
+check "B: driver has a timer" test "$(prop utimer-driver utimer.state)" = running
+aplay -D hw:Loopback,0 "${alsa_args[@]}" "$work/pattern.raw" 2> "$work/aplay-b.err" &
+bg_pids+=($!)
+pw-record --target 0 --rate "$rate" --channels 2 \
+	--format s16 -P '{ node.name = utimer-vm-record adapter.auto-port-config = { mode = dsp } }' \
+	"$work/record.wav" 2> "$work/pw-record.err" &
+bg_pids+=($!)
+sleep 2
+linked=0
+for ch in FL FR; do
+	pw-link "utimer-loopback-capture:capture_$ch" "utimer-vm-record:input_$ch" && linked=$((linked + 1))
+done
+check "B: ALSA source linked to pw-record ($linked/2)" test "$linked" = 2
+b0=$(settled_prop utimer-driver utimer.triggers)
+sleep 12
+b1=$(settled_prop utimer-driver utimer.triggers)
+check "B: the graph ran under our driver ($b0 -> $b1 triggers)" test $((b1 - b0)) -gt 1000
+# alsa-pcm logs its DLL state every few seconds (debug level):
+#   hw:Loopback,1: follower:1 match:1 rate:1.000018 ... err:0.000000 ...
+grep 'hw:Loopback,1: follower:' "$work/pipewire-b.log" | tail -3 | sed 's/^.*update_time()] /# /'
+check "B: the ALSA source follows our driver (never follower:0)" \
+	bash -c "grep -q 'hw:Loopback,1: follower:1' '$work/pipewire-b.log' &&
+		 ! grep -q 'hw:Loopback,1: follower:0' '$work/pipewire-b.log'"
+rates=$(grep -o 'hw:Loopback,1: follower:1 match:[01] rate:[0-9.]*' "$work/pipewire-b.log" | sed 's/.*rate://')
+echo "# alsa-pcm rate (DLL correction) samples: $(echo $rates)"
+check "B: alsa-pcm reported its rate ($(echo "$rates" | grep -c .) samples)" test -n "$rates"
+check "B: rate_diff stays 1.0 (|rate - 1| < 1e-4)" "$python" -c '
+import sys
+r = [float(x) for x in sys.argv[1].split()]
+sys.exit(0 if r and all(abs(x - 1) < 1e-4 for x in r) else 1)' "$rates"
+for p in "${bg_pids[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+bg_pids=()
+check "B: pw-record wrote audio ($(stat -c %s "$work/record.wav") bytes)" \
+	test "$(stat -c %s "$work/record.wav")" -gt $((rate * 4))
+check "B: daemon still up" kill -0 "$daemon_pid"
+stop_daemon
+
+echo "1..$checks"
+[ "$failures" -eq 0 ]
