@@ -270,3 +270,32 @@ TEST_CASE("ClockTicker: fixed rate on CLOCK_MONOTONIC via timerfd")
 	// Never more ticks than periods elapsed.
 	CHECK(std::int64_t(fired) <= elapsed / 2'000'000);
 }
+
+TEST_CASE("PolledClockTicker: CLOCK_TAI (timerfd cannot wait on it) paced via monotonic")
+{
+	timespec t0{};
+	clock_gettime(CLOCK_TAI, &t0);
+	PolledClockTicker ticker(CLOCK_TAI, "clock:tai", TickSchedule(2'000'000, 1));
+	std::uint64_t fired = 0, wakes = 0;
+	pollfd pfd{ticker.fd(), POLLIN, 0};
+	while (fired < 20) {
+		REQUIRE(poll(&pfd, 1, 1000) == 1);
+		fired += ticker.on_readable();
+		++wakes;
+	}
+	timespec t1{};
+	clock_gettime(CLOCK_TAI, &t1);
+	std::int64_t elapsed = (t1.tv_sec - t0.tv_sec) * 1'000'000'000ll + (t1.tv_nsec - t0.tv_nsec);
+	CHECK(std::int64_t(fired) <= elapsed / 2'000'000);  // never early
+	CHECK(ticker.describe() == "clock:tai");
+}
+
+TEST_CASE("PolledClockTicker: a missing PTP device is a clear error")
+{
+	try {
+		PolledClockTicker::for_device("/nonexistent/ptp9", TickSchedule(1'000'000, 1));
+		FAIL("opened a missing device");
+	} catch (const std::system_error &e) {
+		CHECK(std::string(e.what()).find("open /nonexistent/ptp9 (a PTP clock device") != std::string::npos);
+	}
+}

@@ -283,7 +283,8 @@ and triggers it once per event of SOURCE until SIGINT/SIGTERM (or N triggers).
   --resolution NS      timer resolution in ns; clock sources tick every NS ns
   --source SOURCE      what triggers the timer (default: clock):
      clock[:NAME]        fixed rate on CLOCK_MONOTONIC (default), realtime,
-                         boottime or tai (timerfd, absolute deadlines)
+                         boottime (timerfd, absolute deadlines) or tai (paced
+                         like ptp: timerfd cannot wait on CLOCK_TAI)
      ptp:/dev/ptpN       fixed rate on a PTP hardware clock (dynamic POSIX clock:
                          read with clock_gettime, waits on CLOCK_MONOTONIC with a
                          measured rate correction; never fires early)

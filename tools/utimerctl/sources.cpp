@@ -299,45 +299,43 @@ std::string ClockTicker::describe() const
 	return "clock:" + std::string(clock_name(clock_));
 }
 
-PtpTicker::PtpTicker(const std::string &device, TickSchedule schedule)
-	: device_(device), dev_(::open(device.c_str(), O_RDONLY | O_CLOEXEC)),
+std::unique_ptr<PolledClockTicker> PolledClockTicker::for_device(const std::string &device,
+								TickSchedule schedule)
+{
+	UniqueFd dev(::open(device.c_str(), O_RDONLY | O_CLOEXEC));
+	if (!dev)
+		throw_errno("open " + device + " (a PTP clock device, e.g. /dev/ptp0; see ls /dev/ptp*)");
+	clockid_t id = fd_to_clockid(dev.get());
+	return std::make_unique<PolledClockTicker>(id, "ptp:" + device, schedule, std::move(dev));
+}
+
+PolledClockTicker::PolledClockTicker(int clockid, std::string name, TickSchedule schedule, UniqueFd device)
+	: dev_(std::move(device)), clockid_(clockid), name_(std::move(name)),
 	  tfd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)), pacer_(schedule)
 {
-	if (!dev_)
-		throw_errno("open " + device + " (a PTP clock device, e.g. /dev/ptp0; see ls /dev/ptp*)");
 	if (!tfd_)
 		throw_errno("timerfd_create(CLOCK_MONOTONIC)");
 	std::int64_t target = read_target();
-	arm(pacer_.start(target, now_ns(CLOCK_MONOTONIC)).wake_mono);
+	arm_absolute(tfd_.get(), pacer_.start(target, now_ns(CLOCK_MONOTONIC)).wake_mono);
 }
 
-std::int64_t PtpTicker::read_target() const
+std::int64_t PolledClockTicker::read_target() const
 {
 	timespec ts{};
-	if (clock_gettime(fd_to_clockid(dev_.get()), &ts) != 0)
-		throw_errno("clock_gettime on " + device_ + " (not a PTP clock device?)");
+	if (clock_gettime(clockid_, &ts) != 0)
+		throw_errno("clock_gettime on " + name_ + (dev_ ? " (not a PTP clock device?)" : ""));
 	return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-void PtpTicker::arm(std::int64_t wake_mono)
-{
-	arm_absolute(tfd_.get(), wake_mono);
-}
-
-std::uint64_t PtpTicker::on_readable()
+std::uint64_t PolledClockTicker::on_readable()
 {
 	drain_timerfd(tfd_.get());
 	// Monotonic is read after the target clock, so the wake computed from the
 	// pair errs towards late, never early.
 	std::int64_t target = read_target();
 	auto s = pacer_.step(target, now_ns(CLOCK_MONOTONIC));
-	arm(s.wake_mono);
+	arm_absolute(tfd_.get(), s.wake_mono);
 	return s.due;
-}
-
-std::string PtpTicker::describe() const
-{
-	return "ptp:" + device_;
 }
 
 std::unique_ptr<Source> make_source(const SourceSpec &spec, const Timing &timing, int stdin_fd)
@@ -347,11 +345,15 @@ std::unique_ptr<Source> make_source(const SourceSpec &spec, const Timing &timing
 		int stdin_fd;
 		std::unique_ptr<Source> operator()(const ClockSource &c) const
 		{
+			// timerfd rejects CLOCK_TAI: wait on monotonic, like a PTP clock.
+			if (c.clock == ClockName::tai)
+				return std::make_unique<PolledClockTicker>(CLOCK_TAI, "clock:tai",
+									   TickSchedule::from_timing(timing));
 			return std::make_unique<ClockTicker>(c.clock, TickSchedule::from_timing(timing));
 		}
 		std::unique_ptr<Source> operator()(const PtpSource &p) const
 		{
-			return std::make_unique<PtpTicker>(p.device, TickSchedule::from_timing(timing));
+			return PolledClockTicker::for_device(p.device, TickSchedule::from_timing(timing));
 		}
 		std::unique_ptr<Source> operator()(const StdinLinesSource &) const
 		{

@@ -144,7 +144,8 @@ private:
 	std::uint64_t datagrams_ = 0;
 };
 
-// Fixed rate on a clock timerfd supports (absolute deadlines, re-armed per tick).
+// Fixed rate on a clock timerfd supports (monotonic, realtime, boottime):
+// absolute deadlines, re-armed per tick.
 class ClockTicker : public Source {
 public:
 	ClockTicker(ClockName clock, TickSchedule schedule);
@@ -162,19 +163,21 @@ private:
 	std::uint64_t fired_ = 0;
 };
 
-// Fixed rate on a PTP clock device via DynamicClockPacer.
-class PtpTicker : public Source {
+// Fixed rate on a clock timerfd cannot wait on, via DynamicClockPacer: a PTP
+// clock device (dynamic POSIX clock) or CLOCK_TAI.
+class PolledClockTicker : public Source {
 public:
-	PtpTicker(const std::string &device, TickSchedule schedule);
+	static std::unique_ptr<PolledClockTicker> for_device(const std::string &device, TickSchedule schedule);
+	PolledClockTicker(int clockid, std::string name, TickSchedule schedule, UniqueFd device = {});
 	int fd() const override { return tfd_.get(); }
 	std::uint64_t on_readable() override;
-	std::string describe() const override;
+	std::string describe() const override { return name_; }
 
 private:
-	void arm(std::int64_t wake_mono);
 	std::int64_t read_target() const;
-	std::string device_;
-	UniqueFd dev_;
+	UniqueFd dev_;  // keeps a dynamic clock's id valid
+	int clockid_;
+	std::string name_;
 	UniqueFd tfd_;
 	DynamicClockPacer pacer_;
 };

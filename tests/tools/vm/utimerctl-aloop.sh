@@ -27,18 +27,26 @@ grep -q "^utimer id=$id timer_source=-1.4.$id resolution=5333333 source=stdin-li
 cat "$work/list"
 grep -Eq "^$id +snd-utimer$id +5333333 " "$work/list" || fail "utimerctl list does not show timer $id"
 
-arecord -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=256 --buffer-size=2048 \
+# -N: blocking reads fail after max(100 ms, 1.1 buffer times) without a period
+# (6.12's snd_pcm wait timeout); the stdin/UDP sources pause longer than that.
+arecord -q -N -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=256 --buffer-size=2048 \
 	-t raw "$work/cap.raw" 2>"$work/arecord.err" &
 rec=$!
 children+=($rec)
 wait_until 10 capture_running || fail "capture not running: $(cat "$work/arecord.err"; cat $capture_status)"
 [ "$(capture_hw_ptr)" = 0 ] || fail "capture moved before any trigger: hw_ptr $(capture_hw_ptr)"
 
-# 3 lines, then 47 more in one write: 50 triggers, 50 periods.
+# 3 lines in one write, then 47 in writes of up to 4 lines: 50 periods. (More
+# than the 8-period buffer at once would overrun the capture.)
 printf 'a\nb\nc\n' >&3
 wait_until 10 hw_ptr_is 768 || fail "after 3 triggers hw_ptr is $(capture_hw_ptr), expected 768"
-for i in $(seq 47); do echo "$i"; done >&3
-wait_until 10 hw_ptr_is 12800 || fail "after 50 triggers hw_ptr is $(capture_hw_ptr), expected 12800"
+sent=3
+while [ $sent -lt 50 ]; do
+	n=$((50 - sent < 4 ? 50 - sent : 4))
+	printf '%s\n' $(seq $n) >&3
+	sent=$((sent + n))
+	wait_until 10 hw_ptr_is $((sent * 256)) || fail "after $sent triggers hw_ptr is $(capture_hw_ptr), expected $((sent * 256))"
+done
 sleep 0.5
 hw_ptr_is 12800 || fail "capture moved without triggers: hw_ptr $(capture_hw_ptr)"
 note "50 triggers -> hw_ptr $(capture_hw_ptr) frames (50 periods of 256)"

@@ -16,7 +16,9 @@ cat "$work/ctl.out"
 id=$(startup_id "$work/ctl.out")
 grep -q "source=udp:$port " "$work/ctl.out" || fail "startup line lacks source=udp:$port"
 
-arecord -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=256 --buffer-size=2048 \
+# -N: blocking reads fail after max(100 ms, 1.1 buffer times) without a period
+# (6.12's snd_pcm wait timeout); the stdin/UDP sources pause longer than that.
+arecord -q -N -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=256 --buffer-size=2048 \
 	-t raw /dev/null 2>"$work/arecord.err" &
 rec=$!
 children+=($rec)
