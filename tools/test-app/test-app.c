@@ -129,18 +129,25 @@ static int create_timer(struct app *app)
 	return 0;
 }
 
-static int load_aloop(struct app *app)
+/* The timer is a load-time parameter: a loaded snd-aloop cannot take it. */
+static int aloop_absent(void)
 {
-	char param[64];
-	const char *modprobe[] = { "modprobe", "snd-aloop", param, NULL };
 	struct stat st;
-	int tries;
 
 	if (stat("/sys/module/snd_aloop", &st) == 0) {
 		fprintf(stderr,
 			"test-app: snd-aloop is already loaded; this app hands it the timer as a load-time parameter: unload it first (rmmod snd-aloop)\n");
 		return -1;
 	}
+	return 0;
+}
+
+static int load_aloop(struct app *app)
+{
+	char param[64];
+	const char *modprobe[] = { "modprobe", "snd-aloop", param, NULL };
+	int tries;
+
 	snprintf(param, sizeof(param), "timer_source=-1.%d.%u",
 		 UTIMER_GLOBAL_DEVICE, app->timer_id);
 	if (run(modprobe))
@@ -363,7 +370,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	if (!create_timer(&app) && !load_aloop(&app) && !stream(&app))
+	if (!aloop_absent() && !create_timer(&app) && !load_aloop(&app) &&
+	    !stream(&app))
 		ret = 0;
 
 	if (app.play)
