@@ -47,6 +47,47 @@ template <typename T> std::string str(const T &value)
 	return std::to_string(value);
 }
 
+std::string proc_timers_text()
+{
+	std::string text;
+	if (std::FILE *f = std::fopen("/proc/asound/timers", "r")) {
+		char buffer[4096];
+		for (std::size_t n; (n = std::fread(buffer, 1, sizeof(buffer), f)) > 0;)
+			text.append(buffer, n);
+		std::fclose(f);
+	}
+	return text;
+}
+
+// Our 6.1 names the timer in /proc/asound/timers; stock 6.12 leaves the name
+// empty ("G4:  : 5333.333us"), so parse_proc_timers() cannot attribute it.
+void check_proc_timers(unsigned id, std::uint64_t resolution_ns, unsigned instances)
+{
+	const std::string text = proc_timers_text();
+	std::optional<utimer::TimerInfo> found;
+	for (const utimer::TimerInfo &info : utimer::parse_proc_timers(text))
+		if (info.id == id)
+			found = info;
+	const char *kernel = std::getenv("UTIMER_KERNEL");
+	const bool names_timers = kernel && std::string(kernel).rfind("6.1", 0) == 0 &&
+				  std::string(kernel).rfind("6.12", 0) != 0;
+	const std::string what = "/proc/asound/timers: timer " + str(id) + " ";
+	if (names_timers) {
+		check(found && found->name == "snd-utimer" + str(id) &&
+			      found->resolution_ns == resolution_ns && found->instances == instances,
+		      what + "named, resolution " + str(resolution_ns) + ", " + str(instances) +
+			      " instance(s) (parse_proc_timers)",
+		      text);
+	} else {
+		char line[64];
+		std::snprintf(line, sizeof(line), "G4:  : %llu.%03lluus",
+			      static_cast<unsigned long long>(resolution_ns / 1000),
+			      static_cast<unsigned long long>(resolution_ns % 1000));
+		check(!found && text.find(line) != std::string::npos,
+		      what + "shown unnamed (\"" + line + "\"), as stock 6.12 does", text);
+	}
+}
+
 std::optional<utimer::TimerInfo> find_timer(unsigned id)
 {
 	for (const utimer::TimerInfo &info : utimer::list_timers())
@@ -162,6 +203,7 @@ void test_timer_lifecycle()
 		check(info->instances == 0u, "with no instances", str(info->instances.value_or(999)));
 	}
 	check(utimer::list_timers().size() == before + 1, "exactly one more timer listed");
+	check_proc_timers(timer.id(), 5333333, 0);
 	check(timer.trigger() == 0, "trigger() with no listener succeeds");
 
 	const unsigned id = timer.id();
@@ -236,6 +278,7 @@ void test_stream(const utimer::LoopbackCard &card, unsigned rate, snd_pcm_uframe
 	std::optional<utimer::TimerInfo> info = find_timer(timer.id());
 	check(info && info->instances == 1u, name + ": snd-aloop opened the timer (1 instance)",
 	      info ? str(info->instances.value_or(999)) : "not listed");
+	check_proc_timers(timer.id(), timer.resolution(), 1);
 
 	const unsigned salt = rate + static_cast<unsigned>(period);
 	std::uint64_t written = 0;
