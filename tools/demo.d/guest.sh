@@ -1,0 +1,230 @@
+#!/bin/bash
+# The demo's guest part (tools/demo runs it with tools/vm/utimer-vm): the seed
+# test app, then the mission twice -- snd-aloop on its default jiffies timer and
+# on a userspace-driven timer ticked by PipeWire's api.utimer.driver -- with the
+# graph clock skewed against the system clock.
+#
+# Usage: guest.sh BUILD_DIR OUT_DIR SECONDS [TEST_APP]
+# OUT_DIR holds pattern.raw (made by tools/demo) and receives, per mode:
+# drift-MODE.tsv, result-MODE.env and the logs.
+#
+# The skew: the driver node paces the graph by CLOCK_MONOTONIC_RAW
+# (clock.id = monotonic-raw) while adjtimex makes the system clock
+# (CLOCK_MONOTONIC, which jiffies follow) run 500 ppm fast. The skew is known
+# and exact: NTP frequency offset is what a real system clock does when it is
+# disciplined against a reference that is not the audio clock.
+set -u
+build=$1 out=$2 seconds=$3 test_app=${4:-}
+rate=48000 period=${DEMO_PERIOD:-1024} buffer_periods=256
+skew_ppm=500
+plugin_dir=$build/spa-plugin
+drift_monitor=$build/tools/demo.d/drift-monitor
+spa_dir=$(pkg-config --variable=plugindir libspa-0.2 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/spa-0.2)
+work=$(mktemp -d /tmp/demo.XXXXXX)
+daemon_pid=
+bg_pids=()
+
+say() { echo "demo: $*"; }
+cleanup() {
+	local p
+	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	stop_daemon
+}
+stop_daemon() {
+	if [ -n "$daemon_pid" ]; then
+		kill "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+		daemon_pid=
+	fi
+}
+trap cleanup EXIT
+
+# ---- 1. the seed test app ---------------------------------------------------
+if [ -n "$test_app" ] && [ -x "$test_app" ]; then
+	say "seed test app ($test_app):"
+	"$test_app" 2>&1 | tee "$out/test-app.log"
+	echo "test_app_status=${PIPESTATUS[0]}" >"$out/test-app.env"
+else
+	say "seed test app not built (tools/test-app): skipped"
+	echo "test_app_status=skipped" >"$out/test-app.env"
+fi
+
+# ---- 2. the mission ---------------------------------------------------------
+mkdir -p "$work/plugins" "$work/run" "$work/home" "$work/config"
+for d in "$spa_dir"/*/; do ln -s "$d" "$work/plugins/$(basename "$d")"; done
+ln -s "$(realpath "$plugin_dir")" "$work/plugins/utimer"
+export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_RUNTIME_DIR="$work/run"
+export PIPEWIRE_RUNTIME_DIR="$work/run" SPA_PLUGIN_DIR="$work/plugins" PIPEWIRE_REMOTE=pipewire-0
+unset PIPEWIRE_CONFIG_DIR PIPEWIRE_DEBUG
+
+prop() {
+	timeout 20 pw-dump 2>/dev/null | jq -r --arg n "$1" --arg k "$2" \
+		'.[] | select(.type == "PipeWire:Interface:Node" and .info.props["node.name"] == $n)
+		     | .info.props[$k] | if . == null then "" else tostring end'
+}
+
+write_config() {  # MODE FILE
+	local bind= shared_clock=
+	if [ "$1" = utimer ]; then
+		bind="utimer.aloop.card = Loopback"
+		# The loopback IS clocked by the driver: say so, and PipeWire's ALSA
+		# node does no rate matching (same clock.name as the driver).
+		shared_clock="clock.name = utimer.demo"
+	fi
+	cat >"$2" <<CONF
+context.properties = {
+    core.daemon = true
+    core.name = pipewire-0
+    support.dbus = false
+    default.clock.rate = $rate
+    default.clock.allowed-rates = [ $rate ]
+    default.clock.quantum = $period
+    default.clock.min-quantum = $period
+    default.clock.max-quantum = $period
+}
+context.spa-libs = {
+    audio.convert.* = audioconvert/libspa-audioconvert
+    support.*       = support/libspa-support
+    api.alsa.*      = alsa/libspa-alsa
+    api.utimer.*    = utimer/libspa-utimer
+}
+context.modules = [
+    # Real-time data thread (root in the guest: no RTKit needed), as on a desktop.
+    { name = libpipewire-module-rt args = { nice.level = -11 rt.prio = 88 } flags = [ ifexists nofail ] }
+    { name = libpipewire-module-protocol-native }
+    { name = libpipewire-module-metadata }
+    { name = libpipewire-module-spa-node-factory }
+    { name = libpipewire-module-client-node }
+    { name = libpipewire-module-access args = { } }
+    { name = libpipewire-module-adapter }
+    { name = libpipewire-module-link-factory }
+]
+context.objects = [
+    { factory = spa-node-factory
+        args = {
+            factory.name     = api.utimer.driver
+            node.name        = utimer-driver
+            node.group       = demo
+            priority.driver  = 30000
+            clock.id         = monotonic-raw
+            clock.name       = utimer.demo
+            utimer.rate      = $rate
+            utimer.period    = $period
+            $bind
+        }
+    }
+    { factory = adapter
+        args = {
+            factory.name     = api.alsa.pcm.source
+            node.name        = loopback-capture
+            media.class      = Audio/Source
+            api.alsa.path    = "hw:Loopback,1"
+            audio.format     = S16LE
+            audio.rate       = $rate
+            audio.channels   = 2
+            audio.position   = [ FL FR ]
+            api.alsa.period-size = $period
+            node.group       = demo
+            priority.driver  = 1000
+            $shared_clock
+            adapter.auto-port-config = { mode = dsp monitor = false position = preserve }
+        }
+    }
+]
+CONF
+}
+
+run_mode() {  # MODE
+	local mode=$1
+	local log=$out/pipewire-$mode.log
+	say "---- $mode: snd-aloop on the $([ "$mode" = utimer ] && echo "utimer ticked by the graph" || echo "jiffies timer (default)")"
+	modprobe -r snd-aloop 2>/dev/null
+	modprobe snd-aloop pcm_substreams=1 || { say "modprobe snd-aloop failed"; return 1; }
+	write_config "$mode" "$work/$mode.conf"
+	PIPEWIRE_DEBUG="2,spa.alsa:4" pipewire -c "$work/$mode.conf" >"$log" 2>&1 &
+	daemon_pid=$!
+	local i
+	for i in $(seq 100); do timeout 5 pw-cli info 0 >/dev/null 2>&1 && break; sleep 0.2; done
+	local id state
+	id=$(prop utimer-driver utimer.id)
+	state=$(prop utimer-driver utimer.state)
+	say "driver: utimer.state=$state utimer.id=$id timer_source(Loopback)='$(cat /proc/asound/Loopback/timer_source)'"
+	[ -n "$id" ] || { say "the driver has no timer: $(prop utimer-driver utimer.error)"; return 1; }
+
+	# The legacy player on the loopback's playback side; a big buffer so it
+	# survives the seconds before the graph runs.
+	aplay -D hw:Loopback,0 -f S16_LE -c 2 -r $rate --period-size=$period \
+		--buffer-size=$((period * buffer_periods)) -t raw "$out/pattern.raw" 2>"$out/aplay-$mode.err" &
+	local aplay_pid=$!
+	bg_pids+=($aplay_pid)
+	# The recorder on the capture side, through PipeWire's ALSA source.
+	pw-record --target 0 --rate $rate --channels 2 --format s16 \
+		-P '{ node.name = demo-record adapter.auto-port-config = { mode = dsp } }' \
+		"$out/record-$mode.wav" 2>"$out/pw-record-$mode.err" &
+	local rec_pid=$!
+	bg_pids+=($rec_pid)
+	sleep 2
+	pw-link loopback-capture:capture_FL demo-record:input_FL &&
+		pw-link loopback-capture:capture_FR demo-record:input_FR ||
+		say "linking the ALSA source to pw-record failed"
+	say "recording ${seconds}s (drift sampled every 0.5 s)"
+	"$drift_monitor" "$id" $period /proc/asound/Loopback/pcm1c/sub0/status "$seconds" 500 \
+		>"$out/drift-$mode.tsv" 2>"$out/drift-$mode.err"
+	kill -INT $rec_pid $aplay_pid 2>/dev/null
+	wait $rec_pid $aplay_pid 2>/dev/null
+	bg_pids=()
+	local triggers
+	triggers=$(prop utimer-driver utimer.triggers)
+	stop_daemon
+
+	# Results, as shell assignments for the host side.
+	local xrun_pw xrun_aplay rates matching
+	xrun_pw=$(grep -ci 'xrun' "$log")
+	xrun_aplay=$(grep -ciE 'underrun|overrun' "$out/aplay-$mode.err")
+	rates=$(grep -o 'hw:Loopback,1: follower:[01] match:[01] rate:[0-9.]*' "$log" | sed 's/.*rate://' | tail -n +3)
+	matching=$(grep -o "our clock:.*matching:[01] resample:[01]" "$log" | tail -1)
+	python3 - "$out/pattern.raw" "$out/record-$mode.wav" >"$out/compare-$mode.txt" 2>&1 <<'PY'
+import sys, wave
+pattern = open(sys.argv[1], "rb").read()
+w = wave.open(sys.argv[2], "rb")
+rec = w.readframes(w.getnframes())
+frames = [rec[i:i + 4] for i in range(0, len(rec) - 3, 4)]
+# Both channels are linked one after the other: start at the first frame that
+# carries the pattern's markers on both (bit 15 left, bits 15..14 = 01 right).
+def marked(f):
+    l, r = int.from_bytes(f[:2], "little"), int.from_bytes(f[2:], "little")
+    return l & 0x8000 and (r & 0xc000) == 0x4000
+first = next((n for n, f in enumerate(frames) if marked(f)), None)
+if first is None:
+    print("bitexact=no compared=0 first_diff=no-pattern-found"); sys.exit()
+l, r = int.from_bytes(frames[first][:2], "little"), int.from_bytes(frames[first][2:], "little")
+start = (l & 0x7fff) | ((r & 0x3fff) << 15)
+got = rec[first * 4:]
+# The recorder may have stopped mid-period after the player ran out: compare
+# only frames the pattern has.
+expect = pattern[start * 4:start * 4 + len(got)]
+got = got[:len(expect)]
+diff = next((i // 4 for i in range(0, len(got), 4) if got[i:i + 4] != expect[i:i + 4]), None)
+ok = diff is None and len(got) > 48000 * 4
+print(f"bitexact={'yes' if ok else 'no'} compared={len(got) // 4} first_diff={diff if diff is not None else '-'}")
+PY
+	{
+		echo "mode=$mode"
+		echo "timer_id=$id"
+		echo "triggers=$triggers"
+		echo "xruns_pipewire=$xrun_pw"
+		echo "xruns_aplay=$xrun_aplay"
+		echo "rate_samples='$(echo $rates)'"
+		echo "matching='$matching'"
+		sed 's/ /\n/g' "$out/compare-$mode.txt" | grep '='
+	} >"$out/result-$mode.env"
+	cat "$out/result-$mode.env"
+	modprobe -r snd-aloop 2>/dev/null
+}
+
+say "system clock skew: adjtimex frequency +$skew_ppm ppm (CLOCK_MONOTONIC, jiffies); graph on CLOCK_MONOTONIC_RAW"
+adjtimex --frequency $((skew_ppm * 65536)) >/dev/null || say "adjtimex failed"
+adjtimex --print | grep -E '^ *frequency' | sed 's/^/demo: /'
+run_mode jiffies
+run_mode utimer
+adjtimex --frequency 0 >/dev/null

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The demo's table and plot from the guest's results (tools/demo runs it).
+
+Usage: report.py OUT_DIR SECONDS
+"""
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+
+out, seconds = sys.argv[1], sys.argv[2]
+modes = ["jiffies", "utimer"]
+titles = {"jiffies": "snd-aloop on jiffies (today)", "utimer": "snd-aloop on utimer"}
+
+
+def load(mode):
+    path = os.path.join(out, f"result-{mode}.env")
+    if not os.path.exists(path):
+        return None
+    env = {}
+    for line in open(path):
+        if "=" in line:
+            k, v = line.rstrip("\n").split("=", 1)
+            env[k] = " ".join(shlex.split(v)) if v else ""
+    drift = []
+    tsv = os.path.join(out, f"drift-{mode}.tsv")
+    if os.path.exists(tsv):
+        for line in open(tsv):
+            if not line.startswith("#") and line.strip():
+                t, ticks, hw, d = line.split()
+                drift.append((float(t), int(d)))
+    env["drift"] = drift
+    return env
+
+
+res = {m: load(m) for m in modes}
+rows = []
+
+
+def cell(mode, fn):
+    r = res[mode]
+    if r is None:
+        return "(no result)"
+    try:
+        return fn(r)
+    except Exception as e:  # a missing field: say so in the table
+        return f"? ({e.__class__.__name__})"
+
+
+def drift_cell(r):
+    d = r["drift"]
+    if not d:
+        return "no samples"
+    t, frames = d[-1]
+    ppm = frames / (t * 48000) * 1e6 if t > 0 else 0
+    span = max(x for _, x in d) - min(x for _, x in d)
+    return f"{frames:+d} in {t:.0f} s ({ppm:+.0f} ppm, range {span})"
+
+
+def rate_cell(r):
+    s = [float(x) for x in r.get("rate_samples", "").split()]
+    m = r.get("matching", "")
+    flag = "matching:0" in m
+    if not s:
+        return "none (not matching)" if flag else "no samples"
+    med = statistics.median(s)
+    return f"{med:.6f} ({(med - 1) * 1e6:+.0f} ppm, {len(s)} samples)" + (" not matching" if flag else "")
+
+
+table = [
+    ("frames drifted (loopback - graph)", drift_cell),
+    ("xruns (PipeWire / aplay)", lambda r: f"{r['xruns_pipewire']} / {r['xruns_aplay']}"),
+    ("rate adaptation (ALSA node rate_diff)", rate_cell),
+    ("bit-exact (pw-record == aplay input)",
+     lambda r: f"{r['bitexact']} ({r['compared']} frames, first diff {r['first_diff']})"),
+    ("timer ticks (graph cycles)", lambda r: r.get("triggers", "?")),
+]
+w0 = max(len(t) for t, _ in table)
+cells = [[cell(m, fn) for m in modes] for _, fn in table]
+w = [max(len(titles[m]), *(len(c[i]) for c in cells)) for i, m in enumerate(modes)]
+line = f"| {'':{w0}} | " + " | ".join(f"{titles[m]:{w[i]}}" for i, m in enumerate(modes)) + " |"
+print(line)
+print("|" + "-" * (w0 + 2) + "|" + "|".join("-" * (x + 2) for x in w) + "|")
+for (t, _), c in zip(table, cells):
+    print(f"| {t:{w0}} | " + " | ".join(f"{c[i]:{w[i]}}" for i in range(len(modes))) + " |")
+
+ta = os.path.join(out, "test-app.env")
+if os.path.exists(ta):
+    print("\nseed test app: " + open(ta).read().strip().split("=", 1)[1].replace("0", "0 (passed)", 1)
+          if open(ta).read().strip().endswith("=0") else "\nseed test app: " + open(ta).read().strip())
+
+png = os.path.join(out, "drift.png")
+data = [m for m in modes if res[m] and res[m]["drift"]]
+if data:
+    plots = ", ".join(
+        f"'{os.path.join(out, f'drift-{m}.tsv')}' using 1:4 with linespoints title '{titles[m]}'" for m in data)
+    script = f"""
+set terminal pngcairo size 900,500 noenhanced
+set output '{png}'
+set title 'snd-aloop vs PipeWire graph: frames drifted (system clock +500 ppm vs graph on MONOTONIC_RAW)'
+set xlabel 'seconds'
+set ylabel 'loopback frames - graph frames'
+set grid
+set key left top
+plot {plots}
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+        print(f"\nplot: {png}")
+    except (OSError, subprocess.CalledProcessError) as e:
+        script = script.replace("pngcairo", "png")
+        subprocess.run(["gnuplot"], input=script, text=True, check=False)
+        print(f"\nplot: {png}" if os.path.exists(png) else f"\nplot failed: {e}")
+print(f"details: {out} (pipewire-*.log, drift-*.tsv, compare-*.txt, test-app.log)")
