@@ -252,8 +252,9 @@ void on_timeout(struct spa_source *source)
 {
 	auto *impl = static_cast<Impl *>(source->data);
 	std::uint64_t expirations;
-	if (spa_system_timerfd_read(impl->data_system, impl->timerfd.get(), &expirations) < 0)
-		return;  // EAGAIN after a disarm that raced the wakeup
+	if (spa_system_timerfd_read(impl->data_system, impl->timerfd.get(), &expirations) < 0 ||
+	    !impl->started || impl->following)
+		return;  // a wakeup that raced a disarm: not (or no longer) the driver
 
 	std::uint64_t duration = default_duration;
 	std::uint32_t rate = default_rate;
@@ -543,6 +544,13 @@ int node_send_command(void *object, const struct spa_command *command)
 		publish(impl, true, false);
 		break;
 	case SPA_NODE_COMMAND_Suspend:
+		// A timer pinned by utimer.rate + utimer.period lives as long as the
+		// node, so loopback streams opened against it stay valid; one sized
+		// from the graph is given back (and the card's timer_source restored).
+		if (impl->config.rate && impl->config.period) {
+			publish(impl, true, false);
+			break;
+		}
 		publish(impl, false, false);
 		release_timer(impl);
 		if (impl->state == "running")
@@ -637,6 +645,12 @@ int handle_get_interface(struct spa_handle *handle, const char *type, void **int
 int handle_clear(struct spa_handle *handle)
 {
 	auto *impl = reinterpret_cast<Impl *>(handle);
+	if (impl->timer)
+		spa_log_info(impl->log, "utimer-driver: closing timer %u after %llu cycles, "
+			     "%llu triggers, %llu errors", impl->timer->id(),
+			     (unsigned long long)impl->cycles.load(),
+			     (unsigned long long)impl->triggers.load(),
+			     (unsigned long long)impl->errors.load());
 	if (impl->refresh)
 		spa_loop_utils_destroy_source(impl->main_utils, impl->refresh);
 	if (impl->data_loop) {
