@@ -1,0 +1,22 @@
+#!/bin/bash
+# tools/bench's guest part: the measurements on one kernel.
+# Usage: guest.sh BUILD_DIR OUT_DIR
+set -u
+build=$1 out=$2
+bench=$build/tools/bench.d/utimer-bench
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+echo "bench: kernel $(uname -r) ($UTIMER_KERNEL)"
+modprobe snd-aloop pcm_substreams=8 || { echo "bench: modprobe snd-aloop failed"; exit 1; }
+for what in trigger-cost latency scale; do
+	echo "bench: $what"
+	"$bench" "$what" | tee "$out/$what.jsonl"
+done
+cycle=$repo/spa-plugin/bench/cycle-cost.sh
+if [ -x "$cycle" ] && [ -f "$build/spa-plugin/libspa-utimer.so" ]; then
+	echo "bench: PipeWire cycle cost ($cycle)"
+	# quantum 64 at 48 kHz: 750 cycles/s, 10 s per driver.
+	"$cycle" "$build/spa-plugin" 10 64 48000 2>&1 | tee "$out/cycle-cost.txt"
+else
+	echo "bench: spa-plugin/bench/cycle-cost.sh or the plugin is missing: PipeWire cycle cost skipped" |
+		tee "$out/cycle-cost.txt"
+fi
