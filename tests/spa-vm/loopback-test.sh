@@ -67,7 +67,7 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_RUNTIME_DIR="$work/r
 export PIPEWIRE_RUNTIME_DIR="$work/run" SPA_PLUGIN_DIR="$work/plugins" PIPEWIRE_REMOTE=pipewire-0
 unset PIPEWIRE_CONFIG_DIR PIPEWIRE_DEBUG
 
-# write_config FILE EXTRA_OBJECTS
+# write_config FILE EXTRA_OBJECTS [TIMER_PERIOD]; the graph quantum is $period.
 write_config() {
 	cat > "$1" <<EOF
 context.properties = {
@@ -103,7 +103,7 @@ context.objects = [
             node.group        = utimer.vm
             priority.driver   = 30000
             utimer.rate       = $rate
-            utimer.period     = $period
+            utimer.period     = ${3:-$period}
             utimer.aloop.card = Loopback
         }
     }
@@ -142,96 +142,122 @@ null_sink='    { factory = adapter
             adapter.auto-port-config = { mode = dsp monitor = true }
         }
     }'
-write_config "$work/a.conf" "$null_sink"
-before=$(cat /proc/asound/Loopback/timer_source 2>/dev/null)
-start_daemon "$work/a.conf" "$work/pipewire-a.log"
-
-state=$(prop utimer-driver utimer.state)
-check "driver has a timer: state $state ($(prop utimer-driver utimer.error))" test "$state" = running
-source=$(prop utimer-driver utimer.timer-source)
-check "timer_source is -1.4.<id>: $source" contains "$source" "-1.4."
-check "/proc/asound/Loopback/timer_source = $source" \
-	test "$(cat /proc/asound/Loopback/timer_source)" = "$source"
-check "utimer.period = $period" test "$(prop utimer-driver utimer.period)" = "$period"
-t0=$(settled_prop utimer-driver utimer.triggers)
-check "graph idle before linking: no ticks yet ($t0)" test "$t0" = 0
-
-# aplay pre-fills a whole buffer before the cable starts; then >= periods_wanted.
-buffer_periods=1024
-total=$((periods_wanted + buffer_periods + 500))
-"$python" - "$work/pattern.raw" "$total" "$period" <<'EOF'
-import struct, sys
-# Frame i = (i & 0x7fff | 0x8000, (i >> 15) | 0x4000) as S16_LE stereo: never
-# zero (silence), and the first captured frame says where in the pattern it is.
-path, periods, period = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "wb") as f:
-    f.write(b"".join(struct.pack("<HH", (i & 0x7fff) | 0x8000, (i >> 15) | 0x4000)
-                     for i in range(periods * period)))
-EOF
 
 # A blocked PCM read/write fails with EIO when the stream does not move for
 # max(100 ms, 1.1 * buffer time) (ALSA's wait timeout): a timer-clocked cable
-# must not sit without ticks longer than that. The large buffer (5.5 s) lets
-# the test start the streams before the graph runs and read the counters after
-# it stopped, so every tick of the cable's lifetime is accounted for.
-alsa_args=(-f S16_LE -c 2 -r "$rate" --period-size="$period"
-	   --buffer-size=$((period * buffer_periods)) -t raw)
-arecord -D hw:Loopback,1 "${alsa_args[@]}" "$work/capture.raw" 2> "$work/arecord.err" &
-bg_pids+=($!); arecord_pid=$!
-aplay -D hw:Loopback,0 "${alsa_args[@]}" "$work/pattern.raw" 2> "$work/aplay.err" &
-bg_pids+=($!); aplay_pid=$!
-sleep 1
-check "capture idle without ticks" test "$(stat -c %s "$work/capture.raw")" -eq 0
+# must not sit without ticks longer than that. A 5.5 s buffer lets the test
+# start the streams before the graph runs and read the counters after it
+# stopped, so every tick of the cable's lifetime is accounted for.
+buffer_frames=262144
+# Frame i = (i & 0x7fff | 0x8000, (i >> 15) | 0x4000) as S16_LE stereo: never
+# zero (silence), and any captured frame says where in the pattern it is.
+pattern_frames=$((buffer_frames + (periods_wanted + 500) * 512))
+"$python" - "$work/pattern.raw" "$pattern_frames" <<'PY'
+import array, sys
+n = int(sys.argv[2])
+a = array.array("H", [v for i in range(n) for v in ((i & 0x7fff) | 0x8000, (i >> 15) | 0x4000)])
+if sys.byteorder != "little":
+    a.byteswap()
+open(sys.argv[1], "wb").write(a.tobytes())
+PY
 
-# Run the graph: our driver ticks one period per cycle.
-check "link the null sink into a running graph" pw-link utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
-need=$(( (periods_wanted + 20) * period * 4 ))
-for _ in $(seq 600); do
-	[ "$(stat -c %s "$work/capture.raw")" -ge "$need" ] && break
-	sleep 0.2
-done
-pw-link -d utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
-# The driver pauses and publishes its final counters; read them well within
-# the streams' 6 s wait timeout.
-t1=$(settled_prop utimer-driver utimer.triggers)
-errors=$(prop utimer-driver utimer.errors)
-cap_ptr=$(hw_ptr /proc/asound/Loopback/pcm1c/sub0/status)
-play_ptr=$(hw_ptr /proc/asound/Loopback/pcm0p/sub0/status)
-echo "# triggers $t0 -> $t1, capture hw_ptr $cap_ptr, playback hw_ptr $play_ptr, errors $errors"
-check "ticked >= $periods_wanted periods ($((t1 - t0)))" test $((t1 - t0)) -ge "$periods_wanted"
-check "captured frames == triggers * period ($cap_ptr == $(( (t1 - t0) * period )))" \
-	test "$cap_ptr" = $(( (t1 - t0) * period ))
-check "played frames == triggers * period ($play_ptr)" test "$play_ptr" = $(( (t1 - t0) * period ))
-check "no trigger errors ($errors)" test "$errors" = 0
-kill -INT "$arecord_pid" "$aplay_pid" 2>/dev/null
-wait "$arecord_pid" "$aplay_pid" 2>/dev/null
-bg_pids=()
-check "no xruns (aplay/arecord stderr)" \
-	bash -c "! grep -iE 'underrun|overrun|xrun' '$work/aplay.err' '$work/arecord.err'"
-"$python" - "$work/pattern.raw" "$work/capture.raw" "$periods_wanted" "$period" <<'EOF'
+# loopback_run TIMER_PERIOD: timer periods of TIMER_PERIOD frames under a graph
+# quantum of $period; the ALSA streams use the timer's period.
+loopback_run() {
+	local tp=$1 tag="A(period $1)"
+	write_config "$work/a$tp.conf" "$null_sink" "$tp"
+	local before
+	before=$(cat /proc/asound/Loopback/timer_source)
+	start_daemon "$work/a$tp.conf" "$work/pipewire-a$tp.log"
+
+	local state source t0 c0
+	state=$(prop utimer-driver utimer.state)
+	check "$tag: driver has a timer: state $state ($(prop utimer-driver utimer.error))" test "$state" = running
+	source=$(prop utimer-driver utimer.timer-source)
+	check "$tag: timer_source is -1.4.<id>: $source" contains "$source" "-1.4."
+	check "$tag: /proc/asound/Loopback/timer_source = $source" \
+		test "$(cat /proc/asound/Loopback/timer_source)" = "$source"
+	check "$tag: utimer.period = $tp" test "$(prop utimer-driver utimer.period)" = "$tp"
+	t0=$(settled_prop utimer-driver utimer.triggers)
+	c0=$(prop utimer-driver utimer.cycles)
+	check "$tag: graph idle before linking: no ticks yet ($t0)" test "$t0" = 0
+
+	local alsa_args=(-f S16_LE -c 2 -r "$rate" --period-size="$tp" --buffer-size="$buffer_frames" -t raw)
+	arecord -D hw:Loopback,1 "${alsa_args[@]}" "$work/capture.raw" 2> "$work/arecord-$tp.err" &
+	local arecord_pid=$!
+	aplay -D hw:Loopback,0 "${alsa_args[@]}" "$work/pattern.raw" 2> "$work/aplay-$tp.err" &
+	local aplay_pid=$!
+	bg_pids+=("$arecord_pid" "$aplay_pid")
+	sleep 1
+	check "$tag: capture idle without ticks" test "$(stat -c %s "$work/capture.raw")" -eq 0
+
+	# Run the graph: our driver ticks once per timer period of graph time.
+	check "$tag: link the null sink into a running graph" \
+		pw-link utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
+	local need=$(( (periods_wanted + 20) * tp * 4 ))
+	for _ in $(seq 900); do
+		[ "$(stat -c %s "$work/capture.raw")" -ge "$need" ] && break
+		sleep 0.2
+	done
+	pw-link -d utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
+	# The driver pauses and publishes its final counters at once; read them
+	# well within the streams' 6 s wait timeout.
+	local t1 c1 errors cap_ptr play_ptr ticks
+	t1=$(settled_prop utimer-driver utimer.triggers)
+	c1=$(prop utimer-driver utimer.cycles)
+	errors=$(prop utimer-driver utimer.errors)
+	cap_ptr=$(hw_ptr /proc/asound/Loopback/pcm1c/sub0/status)
+	play_ptr=$(hw_ptr /proc/asound/Loopback/pcm0p/sub0/status)
+	ticks=$((t1 - t0))
+	echo "# $tag: cycles $c0 -> $c1, triggers $t0 -> $t1, capture hw_ptr $cap_ptr, playback hw_ptr $play_ptr, errors $errors"
+	check "$tag: ticked >= $periods_wanted periods ($ticks)" test "$ticks" -ge "$periods_wanted"
+	check "$tag: triggers * period == graph frames, less one period ($ticks * $tp vs $((c1 - c0)) * $period)" \
+		test $((ticks * tp)) -le $(( (c1 - c0) * period )) -a \
+		     $(( (c1 - c0) * period - ticks * tp )) -lt "$tp"
+	check "$tag: captured frames == triggers * period ($cap_ptr == $((ticks * tp)))" \
+		test "$cap_ptr" = $((ticks * tp))
+	check "$tag: played frames == triggers * period ($play_ptr)" test "$play_ptr" = $((ticks * tp))
+	check "$tag: no trigger errors ($errors)" test "$errors" = 0
+	kill -INT "$arecord_pid" "$aplay_pid" 2>/dev/null
+	wait "$arecord_pid" "$aplay_pid" 2>/dev/null
+	bg_pids=()
+	check "$tag: no xruns (aplay/arecord stderr)" \
+		bash -c "! grep -iE 'underrun|overrun|xrun' '$work/aplay-$tp.err' '$work/arecord-$tp.err'"
+	"$python" - "$work/pattern.raw" "$work/capture.raw" "$periods_wanted" "$tp" <<'PY'
 import sys
 pattern, capture = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
 want, period = int(sys.argv[3]), int(sys.argv[4])
-frames = [capture[i:i + 4] for i in range(0, len(capture) - 3, 4)]
-first = next((n for n, f in enumerate(frames) if f != b"\0\0\0\0"), None)
-if first is None:
+capture = capture[:len(capture) // 4 * 4]
+first = 0
+while first < len(capture) and capture[first:first + 4] == b"\0\0\0\0":
+    first += 4
+if first >= len(capture):
     sys.exit("capture is silent")
-l, r = int.from_bytes(frames[first][:2], "little"), int.from_bytes(frames[first][2:], "little")
+l = int.from_bytes(capture[first:first + 2], "little")
+r = int.from_bytes(capture[first + 2:first + 4], "little")
 start = (l & 0x7fff) | ((r & 0x3fff) << 15)
-got = capture[first * 4:]
+got = capture[first:]
 expect = pattern[start * 4:start * 4 + len(got)]
-same = next((i for i in range(0, len(got), 4) if got[i:i + 4] != expect[i:i + 4]), None)
-print(f"# capture: {len(frames)} frames, {first} leading silence, pattern frame {start} first,"
-      f" {len(got) // 4} compared, first difference at {same}")
-if same is not None:
-    sys.exit(f"capture differs from the pattern at compared frame {same // 4}")
+diff = None
+if got != expect:
+    n = min(len(got), len(expect))
+    diff = next((i // 4 for i in range(0, n, 4) if got[i:i + 4] != expect[i:i + 4]), n // 4)
+print(f"# capture: {len(capture) // 4} frames, {first // 4} leading silence, pattern frame"
+      f" {start} first, {len(got) // 4} compared, first difference at {diff}")
+if diff is not None:
+    sys.exit(f"capture differs from the pattern at compared frame {diff}")
 if len(got) < want * period * 4:
     sys.exit(f"only {len(got) // 4 // period} periods captured, want {want}")
-EOF
-check "capture == pattern, bit-exact, >= $periods_wanted periods" test $? -eq 0
-stop_daemon
-check "timer_source restored when the daemon stops ('$(cat /proc/asound/Loopback/timer_source)')" \
-	test "$(cat /proc/asound/Loopback/timer_source)" = "$before"
+PY
+	check "$tag: capture == pattern, bit-exact, >= $periods_wanted periods" test $? -eq 0
+	rm -f "$work/capture.raw"
+	stop_daemon
+	check "$tag: timer_source restored when the daemon stops ('$(cat /proc/asound/Loopback/timer_source)')" \
+		test "$(cat /proc/asound/Loopback/timer_source)" = "$before"
+}
+
+loopback_run "$period"            # quantum == period: one tick per cycle
+loopback_run $((period * 2))      # one tick every second cycle
 
 # ---- B: PipeWire's ALSA source on hw:Loopback,1 under our driver -------------
 alsa_source='    { factory = adapter
@@ -253,7 +279,8 @@ alsa_source='    { factory = adapter
 write_config "$work/b.conf" "$alsa_source"
 start_daemon "$work/b.conf" "$work/pipewire-b.log" "2,spa.alsa:4"
 check "B: driver has a timer" test "$(prop utimer-driver utimer.state)" = running
-aplay -D hw:Loopback,0 "${alsa_args[@]}" "$work/pattern.raw" 2> "$work/aplay-b.err" &
+aplay -D hw:Loopback,0 -f S16_LE -c 2 -r "$rate" --period-size="$period" --buffer-size="$buffer_frames" \
+	-t raw "$work/pattern.raw" 2> "$work/aplay-b.err" &
 bg_pids+=($!)
 pw-record --target 0 --rate "$rate" --channels 2 \
 	--format s16 -P '{ node.name = utimer-vm-record adapter.auto-port-config = { mode = dsp } }' \
