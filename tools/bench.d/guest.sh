@@ -6,7 +6,7 @@ build=$1 out=$2
 bench=$build/tools/bench.d/utimer-bench
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 echo "bench: kernel $(uname -r) ($UTIMER_KERNEL)"
-modprobe snd-aloop pcm_substreams=8 || { echo "bench: modprobe snd-aloop failed"; exit 1; }
+modprobe snd-aloop enable=1,1 pcm_substreams=8,8 || { echo "bench: modprobe snd-aloop failed"; exit 1; }
 for what in trigger-cost latency scale; do
 	echo "bench: $what"
 	"$bench" "$what" | tee "$out/$what.jsonl"

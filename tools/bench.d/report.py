@@ -34,7 +34,7 @@ for k in kernels:
 
 def val(k, metric, field="value", fmt="{:.0f}"):
     m = data.get(k, {}).get(metric)
-    if m is None or field not in m:
+    if m is None or m.get(field) is None:
         return "-"
     return fmt.format(m[field])
 

@@ -5,6 +5,8 @@
 # graph clock skewed against the system clock.
 #
 # Usage: guest.sh BUILD_DIR OUT_DIR SECONDS [TEST_APP]
+# (DEMO_WARMUP: seconds the graph runs before measuring, default 20, so that
+# the driver's clock tracking has locked to CLOCK_MONOTONIC_RAW.)
 # OUT_DIR holds pattern.raw (made by tools/demo) and receives, per mode:
 # drift-MODE.tsv, result-MODE.env and the logs.
 #
@@ -17,6 +19,7 @@ set -u
 build=$1 out=$2 seconds=$3 test_app=${4:-}
 rate=48000 period=${DEMO_PERIOD:-1024} buffer_periods=256
 skew_ppm=500
+warmup=${DEMO_WARMUP:-20}
 plugin_dir=$build/spa-plugin
 drift_monitor=$build/tools/demo.d/drift-monitor
 spa_dir=$(pkg-config --variable=plugindir libspa-0.2 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/spa-0.2)
@@ -167,7 +170,8 @@ run_mode() {  # MODE
 	pw-link loopback-capture:capture_FL demo-record:input_FL &&
 		pw-link loopback-capture:capture_FR demo-record:input_FR ||
 		say "linking the ALSA source to pw-record failed"
-	say "recording ${seconds}s (drift sampled every 0.5 s)"
+	say "graph running; ${warmup}s for the driver to lock to MONOTONIC_RAW, then ${seconds}s measured"
+	sleep "$warmup"
 	"$drift_monitor" "$id" $period /proc/asound/Loopback/pcm1c/sub0/status "$seconds" 500 \
 		>"$out/drift-$mode.tsv" 2>"$out/drift-$mode.err"
 	kill -INT $rec_pid $aplay_pid 2>/dev/null
