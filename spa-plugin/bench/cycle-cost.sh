@@ -21,7 +21,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/utimer-bench.XXXXXX")
 daemon_pid=
 trap '[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-mkdir -p "$work/plugins" "$work/run"
+mkdir -p "$work/plugins" "$work/run" "$work/home"
 for d in "$spa_dir"/*/; do ln -s "$d" "$work/plugins/$(basename "$d")"; done
 ln -s "$plugin_build_dir" "$work/plugins/utimer"
 # A plugin built with -Db_sanitize=address,undefined needs the sanitizer
@@ -31,7 +31,7 @@ sanitizer_preload=$(ldd "$plugin_build_dir/libspa-utimer.so" |
 	awk '/lib(asan|ubsan)\.so/ { printf "%s:", $3 }')
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 export XDG_RUNTIME_DIR="$work/run" PIPEWIRE_RUNTIME_DIR="$work/run" SPA_PLUGIN_DIR="$work/plugins"
-export PIPEWIRE_REMOTE=pipewire-0
+export PIPEWIRE_REMOTE=pipewire-0 HOME="$work/home" XDG_CONFIG_HOME="$work/home"
 unset PIPEWIRE_CONFIG_DIR PIPEWIRE_DEBUG
 
 # run_one FACTORY -> prints "<data-thread ns> <cycles or empty>"
@@ -75,24 +75,41 @@ EOF
 	LD_PRELOAD="$sanitizer_preload" pipewire -c "$work/bench.conf" > "$work/pipewire.log" 2>&1 &
 	daemon_pid=$!
 	for _ in $(seq 50); do timeout 5 pw-cli info 0 > /dev/null 2>&1 && break; sleep 0.2; done
-	pw-link bench-sink:monitor_FL bench-sink:playback_FL || { echo "link failed" >&2; return 1; }
+	pw-link bench-sink:monitor_FL bench-sink:playback_FL ||
+		{ echo "link failed; pipewire log:" >&2; tail -20 "$work/pipewire.log" >&2; return 1; }
 	sleep 2
 	local tid
 	# 0.3.65 names no thread: the data loop is the one thread besides main.
 	tid=$(ls /proc/"$daemon_pid"/task | grep -vx "$daemon_pid" | head -1)
 	local c0 t0 c1 t1
-	c0=$(cycles); t0=$(cut -d' ' -f1 /proc/"$daemon_pid"/task/"$tid"/schedstat)
+	c0=$(cycles); t0=$(cpu_ns "$daemon_pid" "$tid")
 	sleep "$seconds"
-	c1=$(cycles); t1=$(cut -d' ' -f1 /proc/"$daemon_pid"/task/"$tid"/schedstat)
+	c1=$(cycles); t1=$(cpu_ns "$daemon_pid" "$tid")
+	timeout 10 pw-dump bench-driver 2>/dev/null | jq -r '.[0].info.props |
+		select(.["utimer.state"] != null) |
+		"# \(.["factory.name"]): utimer.state \(.["utimer.state"]), \(.["utimer.triggers"]) triggers, \(.["utimer.errors"]) errors"' >&2
 	kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
 	if [ -n "$c0" ]; then echo "$((t1 - t0)) $((c1 - c0))"; else echo "$((t1 - t0))"; fi
+}
+# cpu_ns PID TID: CPU time of the thread in ns; schedstat where the kernel has
+# it, else utime + stime from stat (clock-tick resolution).
+cpu_ns() {
+	if [ -r /proc/"$1"/task/"$2"/schedstat ]; then
+		cut -d' ' -f1 /proc/"$1"/task/"$2"/schedstat
+	else
+		awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1e9 / hz }' \
+			/proc/"$1"/task/"$2"/stat
+	fi
 }
 cycles() {
 	timeout 10 pw-dump bench-driver 2>/dev/null | jq -r '.[0].info.props["utimer.cycles"] // empty'
 }
 
-read -r base_ns _ < <(run_one support.node.driver)
-read -r ours_ns ours_cycles < <(run_one api.utimer.driver)
+# (no process substitution: the VM guest has no /dev/fd)
+base=$(run_one support.node.driver) || exit 1
+ours=$(run_one api.utimer.driver) || exit 1
+read -r base_ns _ <<< "$base"
+read -r ours_ns ours_cycles <<< "$ours"
 expected=$((seconds * rate / quantum))
 awk -v b="$base_ns" -v o="$ours_ns" -v oc="$ours_cycles" -v e="$expected" -v q="$quantum" -v s="$seconds" 'BEGIN {
 	printf "quantum %d, %d s, %d cycles expected (%d counted by utimer.cycles)\n", q, s, e, oc
