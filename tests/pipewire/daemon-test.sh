@@ -6,13 +6,16 @@
 #    says so in utimer.state/utimer.error and still drives its group: cycles run;
 #  - nodes with bad properties name the mistakes; the daemon stays up;
 #  - under another driver (support.node.driver, higher priority.driver, same
-#    node.group) the node follows: utimer.following = true and it sees cycles.
+#    node.group) the node follows: utimer.following = true and it sees cycles;
+#  - the shipped drop-ins (spa-plugin/conf) load into a daemon and, without
+#    snd-aloop, leave it running with the drivers reporting their error.
 #
-# Usage: daemon-test.sh <dir containing libspa-utimer.so>
+# Usage: daemon-test.sh <dir containing libspa-utimer.so> <spa-plugin/conf>
 # Needs: pipewire, pw-cli, pw-dump, pw-link, jq (all on the host).
 set -u
 
 plugin_build_dir=$(realpath "$1")
+conf_dir=$(realpath "$2")
 spa_dir=$(pkg-config --variable=plugindir libspa-0.2 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/spa-0.2)
 work=$(mktemp -d "${TMPDIR:-/tmp}/utimer-pw-test.XXXXXX")
 daemon_pid=
@@ -206,6 +209,31 @@ check "bad props: utimer.period named" contains "$bad" 'utimer.period = "-5"'
 dev=$(prop utimer-bad-device utimer.error)
 check "bad clock.device named: $dev" contains "$dev" 'clock.device = "/nonexistent/ptp7": cannot open it'
 check "daemon still running" kill -0 "$daemon_pid"
+kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
+
+# 5. The shipped drop-ins, as pipewire.conf.d/ files next to a base config.
+mkdir -p "$work/confdir/pipewire.conf.d"
+sed -n '/^context.objects/q;p' "$work/test.conf" | grep -v 'api.utimer' > "$work/confdir/pipewire.conf"
+ln -s "$conf_dir"/utimer-driver.conf "$conf_dir"/utimer-loopback-example.conf "$work/confdir/pipewire.conf.d/"
+PIPEWIRE_CONFIG_DIR="$work/confdir" LD_PRELOAD="$sanitizer_preload" PIPEWIRE_DEBUG=2 pipewire \
+	> "$work/pipewire-dropin.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 50); do
+	timeout 5 pw-cli info 0 > /dev/null 2>&1 && break
+	sleep 0.2
+done
+check "drop-ins: daemon up" kill -0 "$daemon_pid"
+check "drop-in utimer-driver.conf: node in group utimer" test "$(prop utimer-driver node.group)" = utimer
+check "drop-in utimer-driver.conf: priority.driver 30000" test "$(prop utimer-driver priority.driver)" = 30000
+check "drop-in example: utimer-loopback-driver pinned to 256 frames" \
+	test "$(prop utimer-loopback-driver utimer.period)" = 256
+if [ ! -e /dev/snd/timer ]; then
+	check "drop-ins: no kernel support reported" test "$(prop utimer-loopback-driver utimer.state)" = error
+fi
+if [ ! -e /proc/asound/Loopback ]; then
+	check "drop-in example without snd-aloop: ALSA nodes skipped (nofail)" \
+		test "$(prop utimer-loopback-capture node.name)" = ""
+fi
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures check(s) failed; daemon log:"; tail -30 "$work/pipewire.log"
