@@ -196,29 +196,41 @@ run_mode() {  # MODE
 	rates=$(grep -o 'hw:Loopback,1: follower:[01] match:[01] rate:[0-9.]*' "$log" | sed 's/.*rate://' | tail -n +3)
 	matching=$(grep -o "our clock:.*matching:[01] resample:[01]" "$log" | tail -1)
 	python3 - "$out/pattern.raw" "$out/record-$mode.wav" >"$out/compare-$mode.txt" 2>&1 <<'PY'
-import sys, wave
-pattern = open(sys.argv[1], "rb").read()
+# Every recorded frame must be the pattern frame its markers name (frame i =
+# (i & 0x7fff | 0x8000, (i >> 15) | 0x4000)) and follow the previous one. A
+# forward jump is a gap: frames the recording client lost (a late pw-record
+# misses a cycle's buffer); anything else -- values the pattern does not have,
+# as resampling makes -- means not bit-exact.
+import array, sys, wave
+pat = array.array("H"); pat.frombytes(open(sys.argv[1], "rb").read())
 w = wave.open(sys.argv[2], "rb")
-rec = w.readframes(w.getnframes())
-frames = [rec[i:i + 4] for i in range(0, len(rec) - 3, 4)]
-# Both channels are linked one after the other: start at the first frame that
-# carries the pattern's markers on both (bit 15 left, bits 15..14 = 01 right).
-def marked(f):
-    l, r = int.from_bytes(f[:2], "little"), int.from_bytes(f[2:], "little")
-    return l & 0x8000 and (r & 0xc000) == 0x4000
-first = next((n for n, f in enumerate(frames) if marked(f)), None)
-if first is None:
-    print("bitexact=no compared=0 first_diff=no-pattern-found"); sys.exit()
-l, r = int.from_bytes(frames[first][:2], "little"), int.from_bytes(frames[first][2:], "little")
-start = (l & 0x7fff) | ((r & 0x3fff) << 15)
-got = rec[first * 4:]
-# The recorder may have stopped mid-period after the player ran out: compare
-# only frames the pattern has.
-expect = pattern[start * 4:start * 4 + len(got)]
-got = got[:len(expect)]
-diff = next((i // 4 for i in range(0, len(got), 4) if got[i:i + 4] != expect[i:i + 4]), None)
-ok = diff is None and len(got) > 48000 * 4
-print(f"bitexact={'yes' if ok else 'no'} compared={len(got) // 4} first_diff={diff if diff is not None else '-'}")
+rec = array.array("H"); rec.frombytes(w.readframes(w.getnframes()))
+n = len(rec) // 2
+def index(l, r):
+    return (l & 0x7fff) | ((r & 0x3fff) << 15) if l & 0x8000 and (r & 0xc000) == 0x4000 else None
+# Both channels are linked one after the other: start where both carry markers.
+start = next((i for i in range(n) if index(rec[2 * i], rec[2 * i + 1]) is not None), None)
+if start is None:
+    print("bitexact=no compared=0 gaps=0 lost=0 first_diff=no-pattern-found"); sys.exit()
+expect = index(rec[2 * start], rec[2 * start + 1])
+gaps = lost = compared = 0
+first_diff = "-"
+for i in range(start, n):
+    l, r = rec[2 * i], rec[2 * i + 1]
+    j = index(l, r)
+    if j is not None and j > expect and 2 * j + 1 < len(pat) and pat[2 * j] == l and pat[2 * j + 1] == r:
+        gaps += 1; lost += j - expect; expect = j
+    if 2 * expect + 1 >= len(pat):
+        break
+    if (l, r) != (pat[2 * expect], pat[2 * expect + 1]):
+        if l == 0 and r == 0 and all(x == 0 for x in rec[2 * i:]):
+            break  # the recorder ran on after the player stopped
+        first_diff = i - start
+        break
+    compared += 1
+    expect += 1
+ok = first_diff == "-" and compared > 48000
+print(f"bitexact={'yes' if ok else 'no'} compared={compared} gaps={gaps} lost={lost} first_diff={first_diff}")
 PY
 	{
 		echo "mode=$mode"

@@ -49,13 +49,18 @@ def cell(mode, fn):
 
 
 def drift_cell(r):
+    # Least-squares slope: the loopback's hw_ptr moves in whole periods (and in
+    # jiffies steps), so single samples jitter by up to a period.
     d = r["drift"]
-    if not d:
+    if len(d) < 2:
         return "no samples"
-    t, frames = d[-1]
-    ppm = frames / (t * 48000) * 1e6 if t > 0 else 0
-    span = max(x for _, x in d) - min(x for _, x in d)
-    return f"{frames:+d} in {t:.0f} s ({ppm:+.0f} ppm, range {span})"
+    n = len(d)
+    mt = sum(t for t, _ in d) / n
+    mx = sum(x for _, x in d) / n
+    slope = sum((t - mt) * (x - mx) for t, x in d) / sum((t - mt) ** 2 for t, _ in d)
+    span = d[-1][0] - d[0][0]
+    ppm = slope / 48000 * 1e6
+    return f"{slope * span:+.0f} in {span:.0f} s ({ppm:+.0f} ppm; last sample {d[-1][1]:+d})"
 
 
 def rate_cell(r):
@@ -70,10 +75,13 @@ def rate_cell(r):
 
 table = [
     ("frames drifted (loopback - graph)", drift_cell),
-    ("xruns (PipeWire / aplay)", lambda r: f"{r['xruns_pipewire']} / {r['xruns_aplay']}"),
+    ("xruns (PipeWire log / aplay)", lambda r: f"{r['xruns_pipewire']} / {r['xruns_aplay']}"),
     ("rate adaptation (ALSA node rate_diff)", rate_cell),
     ("bit-exact (pw-record == aplay input)",
-     lambda r: f"{r['bitexact']} ({r['compared']} frames, first diff {r['first_diff']})"),
+     lambda r: f"{r['bitexact']} ({r['compared']} frames compared" +
+               (f", first difference at {r['first_diff']})" if r['first_diff'] != '-' else ")")),
+    ("gaps in the recording (pw-record late)",
+     lambda r: f"{r['gaps']} ({r['lost']} frames)" if r['bitexact'] == 'yes' else "n/a (not bit-exact)"),
     ("timer ticks (graph cycles)", lambda r: r.get("triggers", "?")),
 ]
 w0 = max(len(t) for t, _ in table)
@@ -87,8 +95,9 @@ for (t, _), c in zip(table, cells):
 
 ta = os.path.join(out, "test-app.env")
 if os.path.exists(ta):
-    print("\nseed test app: " + open(ta).read().strip().split("=", 1)[1].replace("0", "0 (passed)", 1)
-          if open(ta).read().strip().endswith("=0") else "\nseed test app: " + open(ta).read().strip())
+    st = open(ta).read().strip().split("=", 1)[1]
+    word = {"0": "passed", "skipped": "skipped (tools/test-app not built)"}.get(st, f"FAILED (exit {st})")
+    print(f"\nseed test app (ABCD through the loopback, test-app.log): {word}")
 
 png = os.path.join(out, "drift.png")
 data = [m for m in modes if res[m] and res[m]["drift"]]
@@ -98,7 +107,7 @@ if data:
     script = f"""
 set terminal pngcairo size 900,500 noenhanced
 set output '{png}'
-set title 'snd-aloop vs PipeWire graph: frames drifted (system clock +500 ppm vs graph on MONOTONIC_RAW)'
+set title 'loopback frames - graph frames (system clock +500 ppm, graph on MONOTONIC_RAW)'
 set xlabel 'seconds'
 set ylabel 'loopback frames - graph frames'
 set grid
