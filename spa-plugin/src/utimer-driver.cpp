@@ -20,11 +20,13 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <fcntl.h>
@@ -159,6 +161,8 @@ struct Impl {
 
 	void on_cycle(std::uint64_t duration, std::uint32_t rate) noexcept;
 };
+// PipeWire hands back the spa_handle it got; it must be the Impl's address.
+static_assert(std::is_standard_layout_v<Impl> && offsetof(Impl, handle) == 0);
 
 // The per-cycle hot path, on the data thread, as driver and as follower: one
 // trigger per elapsed timer period. No allocation, lock or syscall but the ioctl.

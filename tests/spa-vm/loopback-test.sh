@@ -7,10 +7,11 @@
 #     hw:Loopback,1 while the graph runs: >= 2000 periods arrive bit-exact (after
 #     aligning the first frame), the capture's hw_ptr == ticks * period, no
 #     xruns, no trigger errors; stopping the daemon restores timer_source.
-#  B. PipeWire's own ALSA source (api.alsa.pcm.source on hw:Loopback,1) in the
-#     driver's group feeds pw-record: the source follows our driver and its
-#     measured rate (alsa-pcm's DLL "rate:", the rate_diff it would correct)
-#     stays 1.0 -- the loopback moves exactly in step with the graph.
+#  B. The shipped example drop-in (spa-plugin/conf/utimer-loopback-example.conf):
+#     PipeWire's own ALSA sink (hw:Loopback,0) and source (hw:Loopback,1) in the
+#     driver's group, pw-cat -> sink, source -> pw-record: both ALSA nodes follow
+#     our driver and their measured rate (alsa-pcm's DLL "rate:", the rate_diff
+#     they would correct) stays 1.0 -- the loopback moves in step with the graph.
 #
 # Everything written goes to /tmp (guest tmpfs); results to $UTIMER_VM_OUT.
 set -u
@@ -112,8 +113,15 @@ $2
 EOF
 }
 
-start_daemon() {  # start_daemon CONFIG LOG [PIPEWIRE_DEBUG]
-	LD_PRELOAD="$sanitizer_preload" PIPEWIRE_DEBUG=${3:-2} pipewire -c "$1" > "$2" 2>&1 &
+# start_daemon CONFIG LOG [PIPEWIRE_DEBUG [CONFIG_DIR]]: CONFIG "" = the
+# pipewire.conf (+ pipewire.conf.d/) in CONFIG_DIR.
+start_daemon() {
+	if [ -n "$1" ]; then
+		LD_PRELOAD="$sanitizer_preload" PIPEWIRE_DEBUG=${3:-2} pipewire -c "$1" > "$2" 2>&1 &
+	else
+		LD_PRELOAD="$sanitizer_preload" PIPEWIRE_DEBUG=${3:-2} PIPEWIRE_CONFIG_DIR="$4" \
+			pipewire > "$2" 2>&1 &
+	fi
 	daemon_pid=$!
 	for _ in $(seq 100); do
 		timeout 5 pw-cli info 0 > /dev/null 2>&1 && return 0
@@ -259,60 +267,75 @@ PY
 loopback_run "$period"            # quantum == period: one tick per cycle
 loopback_run $((period * 2))      # one tick every second cycle
 
-# ---- B: PipeWire's ALSA source on hw:Loopback,1 under our driver -------------
-alsa_source='    { factory = adapter
-        args = {
-            factory.name     = api.alsa.pcm.source
-            node.name        = utimer-loopback-capture
-            media.class      = Audio/Source
-            api.alsa.path    = "hw:Loopback,1"
-            audio.format     = S16LE
-            audio.rate       = '$rate'
-            audio.channels   = 2
-            audio.position   = [ FL FR ]
-            api.alsa.period-size = '$period'
-            node.group       = utimer.vm
-            priority.driver  = 1000
-            adapter.auto-port-config = { mode = dsp monitor = false position = preserve }
-        }
-    }'
-write_config "$work/b.conf" "$alsa_source"
-start_daemon "$work/b.conf" "$work/pipewire-b.log" "2,spa.alsa:4"
-check "B: driver has a timer" test "$(prop utimer-driver utimer.state)" = running
-aplay -D hw:Loopback,0 -f S16_LE -c 2 -r "$rate" --period-size="$period" --buffer-size="$buffer_frames" \
-	-t raw "$work/pattern.raw" 2> "$work/aplay-b.err" &
+# ---- B: the shipped example: PipeWire's ALSA nodes on the loopback ----------
+# spa-plugin/conf/utimer-loopback-example.conf as a drop-in: api.alsa.pcm.sink
+# on hw:Loopback,0 and api.alsa.pcm.source on hw:Loopback,1 in the group of
+# utimer-loopback-driver. pw-cat plays into the sink, pw-record records the
+# source: both ALSA nodes must follow our driver, and their DLLs (alsa-pcm's
+# "rate:", the rate_diff they would correct) must stay at 1.0.
+example=$(dirname "$(realpath "$0")")/../../spa-plugin/conf/utimer-loopback-example.conf
+mkdir -p "$work/confdir/pipewire.conf.d"
+write_config "$work/base.conf" ""
+sed -n '/^context.objects/q;p' "$work/base.conf" | grep -v 'api.utimer' > "$work/confdir/pipewire.conf"
+ln -s "$(realpath "$example")" "$work/confdir/pipewire.conf.d/"
+start_daemon "" "$work/pipewire-b.log" "2,spa.alsa:4" "$work/confdir"
+check "B: example driver has a timer ($(prop utimer-loopback-driver utimer.error))" \
+	test "$(prop utimer-loopback-driver utimer.state)" = running
+check "B: example ALSA sink and source exist" \
+	test "$(prop utimer-loopback-playback node.name)$(prop utimer-loopback-capture node.name)" = \
+	     utimer-loopback-playbackutimer-loopback-capture
+"$python" - "$work/pattern.raw" "$work/pattern.wav" "$rate" <<'PY'
+import sys, wave
+w = wave.open(sys.argv[2], "wb")
+w.setnchannels(2); w.setsampwidth(2); w.setframerate(int(sys.argv[3]))
+w.writeframes(open(sys.argv[1], "rb").read()[:int(sys.argv[3]) * 4 * 30])
+w.close()
+PY
+pw-cat -p --target 0 -P '{ node.name = utimer-vm-play adapter.auto-port-config = { mode = dsp } }' \
+	"$work/pattern.wav" 2> "$work/pw-play.err" &
 bg_pids+=($!)
-pw-record --target 0 --rate "$rate" --channels 2 \
-	--format s16 -P '{ node.name = utimer-vm-record adapter.auto-port-config = { mode = dsp } }' \
+pw-record --target 0 --rate "$rate" --channels 2 --format s16 \
+	-P '{ node.name = utimer-vm-record adapter.auto-port-config = { mode = dsp } }' \
 	"$work/record.wav" 2> "$work/pw-record.err" &
 bg_pids+=($!)
 sleep 2
 linked=0
 for ch in FL FR; do
+	pw-link "utimer-vm-play:output_$ch" "utimer-loopback-playback:playback_$ch" && linked=$((linked + 1))
 	pw-link "utimer-loopback-capture:capture_$ch" "utimer-vm-record:input_$ch" && linked=$((linked + 1))
 done
-check "B: ALSA source linked to pw-record ($linked/2)" test "$linked" = 2
-b0=$(settled_prop utimer-driver utimer.triggers)
+check "B: pw-cat -> ALSA sink, ALSA source -> pw-record linked ($linked/4)" test "$linked" = 4
+b0=$(settled_prop utimer-loopback-driver utimer.triggers)
 sleep 12
-b1=$(settled_prop utimer-driver utimer.triggers)
+b1=$(settled_prop utimer-loopback-driver utimer.triggers)
 check "B: the graph ran under our driver ($b0 -> $b1 triggers)" test $((b1 - b0)) -gt 1000
+check "B: no trigger errors" test "$(prop utimer-loopback-driver utimer.errors)" = 0
 # alsa-pcm logs its DLL state every few seconds (debug level):
 #   hw:Loopback,1: follower:1 match:1 rate:1.000018 ... err:0.000000 ...
-grep 'hw:Loopback,1: follower:' "$work/pipewire-b.log" | tail -3 | sed 's/^.*update_time()] /# /'
-check "B: the ALSA source follows our driver (never follower:0)" \
-	bash -c "grep -q 'hw:Loopback,1: follower:1' '$work/pipewire-b.log' &&
-		 ! grep -q 'hw:Loopback,1: follower:0' '$work/pipewire-b.log'"
-rates=$(grep -o 'hw:Loopback,1: follower:1 match:[01] rate:[0-9.]*' "$work/pipewire-b.log" | sed 's/.*rate://')
-echo "# alsa-pcm rate (DLL correction) samples: $(echo $rates)"
-check "B: alsa-pcm reported its rate ($(echo "$rates" | grep -c .) samples)" test -n "$rates"
-check "B: rate_diff stays 1.0 (|rate - 1| < 1e-4)" "$python" -c '
+for dev in hw:Loopback,0 hw:Loopback,1; do
+	grep "$dev: follower:" "$work/pipewire-b.log" | tail -2 | sed 's/^.*update_time()] /# /'
+	check "B: $dev follows our driver (never follower:0)" \
+		bash -c "grep -q '$dev: follower:1' '$work/pipewire-b.log' &&
+			 ! grep -q '$dev: follower:0' '$work/pipewire-b.log'"
+	rates=$(grep -o "$dev: follower:1 match:[01] rate:[0-9.]*" "$work/pipewire-b.log" | sed 's/.*rate://')
+	echo "# $dev rate (DLL correction) samples: $(echo $rates)"
+	check "B: $dev rate_diff stays 1.0 (|rate - 1| < 1e-4, $(echo "$rates" | grep -c .) samples)" \
+		"$python" -c '
 import sys
 r = [float(x) for x in sys.argv[1].split()]
 sys.exit(0 if r and all(abs(x - 1) < 1e-4 for x in r) else 1)' "$rates"
+done
 for p in "${bg_pids[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 bg_pids=()
-check "B: pw-record wrote audio ($(stat -c %s "$work/record.wav") bytes)" \
-	test "$(stat -c %s "$work/record.wav")" -gt $((rate * 4))
+check "B: pw-record received the played pattern, not silence" "$python" - "$work/record.wav" <<'PY'
+import sys, wave
+w = wave.open(sys.argv[1], "rb")
+data = w.readframes(w.getnframes())
+frames = [data[i:i + 4] for i in range(0, len(data) - 3, 4)]
+loud = sum(1 for f in frames if f != b"\0\0\0\0")
+print(f"# pw-record: {len(frames)} frames, {loud} not silent")
+sys.exit(0 if len(frames) > 48000 and loud > len(frames) // 2 else 1)
+PY
 check "B: daemon still up" kill -0 "$daemon_pid"
 stop_daemon
 
