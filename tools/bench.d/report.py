@@ -29,6 +29,10 @@ for k in kernels:
             d["pipewire.cycle.support_node_driver"] = {"value": float(b.group(1)), "unit": "ns CPU/cycle"}
             d["pipewire.cycle.utimer_driver"] = {"value": float(o.group(1)), "unit": "ns CPU/cycle",
                                                  "ratio": float(o.group(2))}
+    p = os.path.join(out, k, "kernel.txt")
+    if os.path.exists(p):
+        release, clocksource = (open(p).read().split() + ["?", "?"])[:2]
+        d["kernel"] = {"release": release, "clocksource": clocksource}
     data[k] = d
 
 
@@ -65,6 +69,9 @@ for row in rows:
         cells.append(val(k, metric, field))
         cells.append(val(k, metric, ratio, "{:.2f}x") if ratio else "1.00x (baseline)")
     lines.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
+lines.append("| guest kernel, clocksource | | " + " | ".join(
+    f"{data.get(k, {}).get('kernel', {}).get('release', '-')} | {data.get(k, {}).get('kernel', {}).get('clocksource', '-')}"
+    for k in kernels) + " |")
 md = "\n".join(lines) + "\n"
 notes = ("\nMedians of repeated runs (1: 21 runs of 2000 calls; 2: 2000 samples; 3: 10 s per "
          "driver at quantum 64; 4: 3 s). Guests are QEMU/TCG: compare ratios, not absolute "
