@@ -18,7 +18,10 @@ for k in kernels:
             for line in open(p):
                 line = line.strip()
                 if line.startswith("{"):
-                    m = json.loads(line)
+                    try:
+                        m = json.loads(line)
+                    except ValueError:
+                        continue  # a line from an older bench build
                     d[m["metric"]] = m
     p = os.path.join(out, k, "cycle-cost.txt")
     if os.path.exists(p):
