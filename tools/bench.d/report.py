@@ -76,7 +76,7 @@ lines.append("| guest kernel, clocksource | | " + " | ".join(
     f"{data.get(k, {}).get('kernel', {}).get('release', '-')} | {data.get(k, {}).get('kernel', {}).get('clocksource', '-')}"
     for k in kernels) + " |")
 md = "\n".join(lines) + "\n"
-notes = ("\nMedians of repeated runs (1: 21 runs of 2000 calls; 2: 2000 samples; 3: 10 s per "
+notes = ("\nMedians of repeated runs (1: 31 interleaved runs of 2000 calls each; 2: 2000 samples; 3: 10 s per "
          "driver at quantum 64; 4: 3 s). Guests are QEMU/TCG: compare ratios, not absolute "
          "numbers. TRIGGER cost is the caller's time in the ioctl; snd-aloop's per-cable work "
          "that the kernel defers to softirq context is not in it.\n")

@@ -93,6 +93,12 @@ print("|" + "-" * (w0 + 2) + "|" + "|".join("-" * (x + 2) for x in w) + "|")
 for (t, _), c in zip(table, cells):
     print(f"| {t:{w0}} | " + " | ".join(f"{c[i]:{w[i]}}" for i in range(len(modes))) + " |")
 
+cs = os.path.join(out, "clocksource.txt")
+if os.path.exists(cs) and "jiffies" in open(cs).read():
+    print(f"\nWARNING: the guest ran on the {open(cs).read().strip()} clocksource (its TSC calibration "
+          "failed five boots in a row, as under heavy host load): every clock moved in 4 ms steps, "
+          "so drift and rate numbers above are not meaningful. Run again on a quieter host.")
+
 ta = os.path.join(out, "test-app.env")
 if os.path.exists(ta):
     st = open(ta).read().strip().split("=", 1)[1]
