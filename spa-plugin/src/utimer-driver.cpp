@@ -41,7 +41,6 @@
 #include <spa/support/plugin.h>
 #include <spa/support/system.h>
 #include <spa/utils/defs.h>
-#include <spa/utils/dll.h>
 #include <spa/utils/hook.h>
 #include <spa/utils/result.h>
 #include <spa/utils/string.h>
@@ -50,6 +49,7 @@
 
 #include "config.hpp"
 #include "period-counter.hpp"
+#include "rate-tracker.hpp"
 #include "utimer-driver.hpp"
 
 namespace utimer::spa {
@@ -57,9 +57,6 @@ namespace {
 
 constexpr std::uint32_t default_duration = 1024;  // before PipeWire sets a position
 constexpr std::uint32_t default_rate = 48000;
-// A reference clock further off than this (in frames) stepped (settimeofday,
-// PTP servo jump): restart the DLL instead of slewing towards it for minutes.
-constexpr double max_clock_error_s = 0.1;
 
 // Clock ids for dynamic clocks (PTP hardware clocks), see clock_gettime(2).
 constexpr clockid_t fd_to_clockid(int fd) { return (~static_cast<clockid_t>(fd) << 3) | 3; }
@@ -144,12 +141,7 @@ struct Impl {
 	const utimer::Timer *ticking = nullptr;
 	PeriodCounter counter;
 	std::uint32_t ticking_rate = 0;
-	// Reference-clock tracking (clock.id other than monotonic, clock.device).
-	struct spa_dll dll {};
-	bool dll_synced = false;
-	std::uint64_t ref_base = 0;        // reference-clock ns at the first tracked wakeup
-	std::uint64_t ref_frames = 0;      // frames driven since ref_base
-	double rate_diff = 1.0;
+	RateTracker tracker;               // clock.id other than monotonic, clock.device
 
 	// Data thread -> main thread.
 	std::atomic<std::uint64_t> cycles{0};
@@ -203,7 +195,7 @@ void arm_timer(Impl *impl, bool armed)
 void reschedule(Impl *impl)
 {
 	impl->next_time = now_ns(impl->data_system, CLOCK_MONOTONIC);
-	impl->dll_synced = false;
+	impl->tracker.reset();
 	arm_timer(impl, impl->started && !impl->following);
 }
 
@@ -220,36 +212,17 @@ void update_following(Impl *impl)
 	}
 }
 
-// The rate of the reference clock against CLOCK_MONOTONIC, from a DLL fed with
-// the difference between frames driven and reference time elapsed. The timerfd
-// itself always runs on CLOCK_MONOTONIC: timerfd_create(2) accepts only
+// The timerfd always runs on CLOCK_MONOTONIC: timerfd_create(2) accepts only
 // REALTIME, MONOTONIC and BOOTTIME (not MONOTONIC_RAW, TAI or dynamic PTP
 // clocks), PipeWire expects spa_io_clock::nsec in CLOCK_MONOTONIC, and a
-// REALTIME timer would jump with settimeofday. Pacing monotonic wakeups at
-// duration / rate_diff makes the graph advance at the reference clock's rate.
+// REALTIME timer would jump with settimeofday. Any other reference is followed
+// by the RateTracker's DLL, which scales the monotonic wakeup interval.
 double track_reference(Impl *impl, std::uint64_t wakeup, std::uint64_t duration, std::uint32_t rate)
 {
 	const std::uint64_t mono = now_ns(impl->data_system, CLOCK_MONOTONIC);
 	// Reference time at the scheduled wakeup, not at our (jittery) actual one.
 	const std::uint64_t ref = now_ns(impl->data_system, impl->reference) - (mono - wakeup);
-	if (impl->dll_synced) {
-		const double elapsed = double(ref - impl->ref_base) * rate / SPA_NSEC_PER_SEC;
-		const double err = double(impl->ref_frames) - elapsed;  // > 0: we run ahead
-		if (std::fabs(err) < max_clock_error_s * rate)
-			impl->rate_diff = spa_dll_update(&impl->dll, err);
-		else
-			impl->dll_synced = false;
-	}
-	if (!impl->dll_synced) {
-		spa_dll_init(&impl->dll);
-		spa_dll_set_bw(&impl->dll, SPA_DLL_BW_MIN, duration, rate);
-		impl->ref_base = ref;
-		impl->ref_frames = 0;
-		impl->rate_diff = 1.0;
-		impl->dll_synced = true;
-	}
-	impl->ref_frames += duration;
-	return impl->rate_diff;
+	return impl->tracker.update(ref, duration, rate);
 }
 
 void on_timeout(struct spa_source *source)

@@ -1,4 +1,5 @@
 // Pure logic of the SPA plugin: property parsing and period accounting.
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,10 +10,12 @@
 
 #include "config.hpp"
 #include "period-counter.hpp"
+#include "rate-tracker.hpp"
 
 using utimer::spa::Config;
 using utimer::spa::parse_config;
 using utimer::spa::PeriodCounter;
+using utimer::spa::RateTracker;
 
 namespace {
 
@@ -123,4 +126,61 @@ TEST_CASE("config: all mistakes reported together; a bad clock.id keeps monotoni
 	CHECK(c.error.find("clock.id = \"sundial\" is not a clock: use one of monotonic, realtime, "
 			   "tai, boottime, monotonic-raw") != std::string::npos);
 	CHECK(c.error.find("utimer.period") != std::string::npos);
+}
+
+namespace {
+
+// A driver paced by RateTracker against a simulated reference clock running
+// at (1 + ppm) x CLOCK_MONOTONIC with wakeup jitter; returns the tracker's
+// last rate_diff and its final error in frames.
+struct Run {
+	double rate_diff;
+	double error_frames;
+};
+Run follow(double ppm, int cycles, std::uint64_t step_at = 0, double step_s = 0)
+{
+	RateTracker tracker;
+	constexpr std::uint32_t rate = 48000, quantum = 256;
+	double mono = 1e9, step = 0;
+	double rate_diff = 1.0;
+	std::uint64_t ref = 0;
+	for (int i = 0; i < cycles; ++i) {
+		if (step_at && std::uint64_t(i) == step_at)
+			step = step_s * 1e9;
+		const double jitter = ((i * 7919) % 200 - 100) * 100.0;  // +-10 us, deterministic
+		ref = std::uint64_t(5e9 + mono * (1 + ppm * 1e-6) + step + jitter);
+		rate_diff = tracker.update(ref, quantum, rate);
+		mono += quantum * 1e9 / rate / rate_diff;
+	}
+	return {rate_diff, tracker.error_frames()};
+}
+
+}  // namespace
+
+TEST_CASE("rate tracker: locks to a reference running at another rate")
+{
+	for (const double ppm : {0.0, 50.0, -200.0, 500.0}) {
+		CAPTURE(ppm);
+		const Run r = follow(ppm, 40000);  // ~213 s of 256-frame cycles
+		CHECK(std::fabs(r.rate_diff - (1 + ppm * 1e-6)) < 2e-6);
+		CHECK(std::fabs(r.error_frames) < 2.0);
+	}
+}
+
+TEST_CASE("rate tracker: a step of the reference restarts the lock")
+{
+	// 0.5 s forward after 1000 cycles is far beyond max_error_s: 50 cycles
+	// later the lock has restarted from the new time instead of slewing 24000
+	// frames, and later it is locked again at the reference's rate.
+	const Run soon = follow(0.0, 1050, 1000, 0.5);
+	CHECK(std::fabs(soon.error_frames) < 2.0);
+	const Run r = follow(100.0, 30000, 1000, 0.5);
+	CHECK(std::fabs(r.rate_diff - 1.0001) < 2e-6);
+	CHECK(std::fabs(r.error_frames) < 2.0);
+	// A small step (1 ms) is slewed out, not restarted.
+	const Run small_soon = follow(0.0, 1050, 1000, 0.001);
+	CHECK(std::fabs(small_soon.error_frames) > 40.0);
+	const Run small = follow(0.0, 30000, 1000, 0.001);
+	CHECK(std::fabs(small.rate_diff - 1.0) < 2e-6);
+	CHECK(std::fabs(small.error_frames) < 2.0);
 }
