@@ -19,7 +19,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <ctime>

@@ -312,18 +312,25 @@ check "B: the graph ran under our driver ($b0 -> $b1 triggers)" test $((b1 - b0)
 check "B: no trigger errors" test "$(prop utimer-loopback-driver utimer.errors)" = 0
 # alsa-pcm logs its DLL state every few seconds (debug level):
 #   hw:Loopback,1: follower:1 match:1 rate:1.000018 ... err:0.000000 ...
-for dev in hw:Loopback,0 hw:Loopback,1; do
-	grep "$dev: follower:" "$work/pipewire-b.log" | tail -2 | sed 's/^.*update_time()] /# /'
-	check "B: $dev follows our driver (never follower:0)" \
-		bash -c "grep -q '$dev: follower:1' '$work/pipewire-b.log' &&
-			 ! grep -q '$dev: follower:0' '$work/pipewire-b.log'"
-	rates=$(grep -o "$dev: follower:1 match:[01] rate:[0-9.]*" "$work/pipewire-b.log" | sed 's/.*rate://')
-	echo "# $dev rate (DLL correction) samples: $(echo $rates)"
-	check "B: $dev rate_diff stays 1.0 (|rate - 1| < 1e-4, $(echo "$rates" | grep -c .) samples)" \
-		"$python" -c '
+# The source must report; the sink logs its DLL state only on some kernels
+# (seen on 6.12, not on 6.1), so for it only what it does report is checked.
+rates_ok() {
+	"$python" -c '
 import sys
 r = [float(x) for x in sys.argv[1].split()]
-sys.exit(0 if r and all(abs(x - 1) < 1e-4 for x in r) else 1)' "$rates"
+sys.exit(0 if all(abs(x - 1) < 1e-4 for x in r) else 1)' "$1"
+}
+for dev in hw:Loopback,1 hw:Loopback,0; do
+	grep "$dev: follower:" "$work/pipewire-b.log" | tail -2 | sed 's/^.*update_time()] /# /'
+	check "B: $dev never drives (no follower:0)" \
+		bash -c "! grep -q '$dev: follower:0' '$work/pipewire-b.log'"
+	rates=$(grep -o "$dev: follower:1 match:[01] rate:[0-9.]*" "$work/pipewire-b.log" | sed 's/.*rate://')
+	echo "# $dev rate (DLL correction) samples: $(echo $rates)"
+	if [ "$dev" = hw:Loopback,1 ]; then
+		check "B: $dev follows our driver and reports its rate" test -n "$rates"
+	fi
+	check "B: $dev rate_diff stays 1.0 (|rate - 1| < 1e-4, $(echo "$rates" | grep -c .) samples)" \
+		rates_ok "$rates"
 done
 for p in "${bg_pids[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 bg_pids=()
