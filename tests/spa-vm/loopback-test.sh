@@ -208,14 +208,20 @@ loopback_run() {
 		sleep 0.2
 	done
 	pw-link -d utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
-	# The driver pauses and publishes its final counters at once; read them
-	# well within the streams' 6 s wait timeout.
-	local t1 c1 errors cap_ptr play_ptr ticks
+	# The graph pauses: the cable stops. Take its position as soon as it is
+	# still (well within the streams' 6 s wait timeout; slow debug kernels
+	# need most of it), then the driver's final counters.
+	local t1 c1 errors cap_ptr= play_ptr= previous= ticks
+	for _ in $(seq 25); do
+		cap_ptr=$(hw_ptr /proc/asound/Loopback/pcm1c/sub0/status)
+		play_ptr=$(hw_ptr /proc/asound/Loopback/pcm0p/sub0/status)
+		[ -n "$cap_ptr" ] && [ "$cap_ptr" = "$previous" ] && break
+		previous=$cap_ptr
+		sleep 0.2
+	done
 	t1=$(settled_prop utimer-driver utimer.triggers)
 	c1=$(prop utimer-driver utimer.cycles)
 	errors=$(prop utimer-driver utimer.errors)
-	cap_ptr=$(hw_ptr /proc/asound/Loopback/pcm1c/sub0/status)
-	play_ptr=$(hw_ptr /proc/asound/Loopback/pcm0p/sub0/status)
 	ticks=$((t1 - t0))
 	echo "# $tag: cycles $c0 -> $c1, triggers $t0 -> $t1, capture hw_ptr $cap_ptr, playback hw_ptr $play_ptr, errors $errors"
 	check "$tag: ticked >= $periods_wanted periods ($ticks)" test "$ticks" -ge "$periods_wanted"
