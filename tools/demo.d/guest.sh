@@ -222,6 +222,8 @@ for i in range(start, n):
     if j is not None and j > expect and 2 * j + 1 < len(pat) and pat[2 * j] == l and pat[2 * j + 1] == r:
         gaps += 1; lost += j - expect; expect = j
     if 2 * expect + 1 >= len(pat):
+        if compared == 0:
+            first_diff = 0  # the markers name no frame of the pattern
         break
     if (l, r) != (pat[2 * expect], pat[2 * expect + 1]):
         if l == 0 and r == 0 and all(x == 0 for x in rec[2 * i:]):

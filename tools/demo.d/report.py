@@ -76,7 +76,7 @@ def rate_cell(r):
 table = [
     ("frames drifted (loopback - graph)", drift_cell),
     ("xruns (PipeWire log / aplay)", lambda r: f"{r['xruns_pipewire']} / {r['xruns_aplay']}"),
-    ("rate adaptation (ALSA node rate_diff)", rate_cell),
+    ("rate adaptation (ALSA node DLL rate, median)", rate_cell),
     ("bit-exact (pw-record == aplay input)",
      lambda r: f"{r['bitexact']} ({r['compared']} frames compared" +
                (f", first difference at {r['first_diff']})" if r['first_diff'] != '-' else ")")),
