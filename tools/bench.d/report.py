@@ -62,7 +62,7 @@ rows = [
     ("4. 128 eventfds + reader (baseline)", "scale.eventfd_128", "writes/s", None),
     ("4. 128 timers + readers", "scale.utimer_128", "triggers/s", "ratio"),
     ("4. eventfd reads by the reader", "scale.eventfd_128", "reads/s", None, "received_per_s"),
-    ("4. timer events read by the reader", "scale.utimer_128", "events/s", None, "received_per_s"),
+    ("4. timer ticks read by the reader", "scale.utimer_128", "ticks/s", None, "received_per_s"),
 ]
 lines = ["| measurement | unit | " + " | ".join(f"{k} value | {k} ratio" for k in kernels) + " |",
          "|---|---|" + "---|---|" * len(kernels)]

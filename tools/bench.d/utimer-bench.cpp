@@ -170,14 +170,17 @@ TimerReader open_reader(unsigned id)
 	return t;
 }
 
+// Ticks queued for the reader. The kernel merges ticks into the last queued
+// event while the reader is behind, so events undercount ticks.
 std::uint64_t drain(snd_timer_t *t)
 {
 	snd_timer_read_t ev[64];
-	std::uint64_t n = 0;
+	std::uint64_t ticks = 0;
 	ssize_t r;
 	while ((r = snd_timer_read(t, ev, sizeof ev)) > 0)
-		n += std::uint64_t(r) / sizeof ev[0];
-	return n;
+		for (std::size_t i = 0; i < std::size_t(r) / sizeof ev[0]; ++i)
+			ticks += ev[i].ticks;
+	return ticks;
 }
 
 template <typename Fn>
