@@ -51,6 +51,13 @@
 #include "rate-tracker.hpp"
 #include "utimer-driver.hpp"
 
+// spa_log_* dereference the log before checking it; hosts may give none.
+#define driver_log(level, impl, ...)						\
+	do {									\
+		if ((impl)->log)						\
+			spa_log_##level((impl)->log, __VA_ARGS__);		\
+	} while (false)
+
 namespace utimer::spa {
 namespace {
 
@@ -204,7 +211,7 @@ void update_following(Impl *impl)
 			       impl->position->clock.id != impl->clock->id;
 	impl->following_now.store(following, std::memory_order_relaxed);
 	if (following != impl->following) {
-		spa_log_debug(impl->log, "utimer-driver %p: %s", static_cast<void *>(impl),
+		driver_log(debug, impl, "utimer-driver %p: %s", static_cast<void *>(impl),
 			      following ? "following another driver" : "driving");
 		impl->following = following;
 		reschedule(impl);
@@ -305,7 +312,7 @@ void fail(Impl *impl, const std::string &message)
 {
 	impl->state = "error";
 	impl->error = message;
-	spa_log_error(impl->log, "utimer-driver: %s", message.c_str());
+	driver_log(error, impl, "utimer-driver: %s", message.c_str());
 }
 
 // Stops ticking and gives back the timer and the loopback card (its previous
@@ -348,7 +355,7 @@ void acquire_timer(Impl *impl, std::uint32_t graph_rate, std::uint32_t quantum)
 		impl->timer_period = period;
 		impl->state = "running";
 		impl->error.clear();
-		spa_log_info(impl->log, "utimer-driver: timer %u (%s), %u frames at %u Hz, %llu ns%s%s",
+		driver_log(info, impl, "utimer-driver: timer %u (%s), %u frames at %u Hz, %llu ns%s%s",
 			     impl->timer->id(), impl->timer->timer_source().c_str(), period, rate,
 			     (unsigned long long)impl->timer->resolution(),
 			     impl->binding ? ", clocking loopback card " : "",
@@ -415,7 +422,7 @@ void on_refresh(void *data, std::uint64_t)
 			std::to_string(impl->timer_rate) + " Hz, so its periods no longer match: "
 			"pin the rate (clock.force-rate or node.lock-rate) or restart the node");
 	} else if (const int err = impl->last_errno.exchange(0)) {
-		spa_log_warn(impl->log, "utimer-driver: trigger of timer %u failed: %s",
+		driver_log(warn, impl, "utimer-driver: trigger of timer %u failed: %s",
 			     impl->timer ? impl->timer->id() : 0u, std::strerror(err));
 		impl->error = std::string("trigger: ") + std::strerror(err);
 	}
@@ -622,7 +629,7 @@ int handle_clear(struct spa_handle *handle)
 {
 	auto *impl = reinterpret_cast<Impl *>(handle);
 	if (impl->timer)
-		spa_log_info(impl->log, "utimer-driver: closing timer %u after %llu cycles, "
+		driver_log(info, impl, "utimer-driver: closing timer %u after %llu cycles, "
 			     "%llu triggers, %llu errors", impl->timer->id(),
 			     (unsigned long long)impl->cycles.load(),
 			     (unsigned long long)impl->triggers.load(),
@@ -676,7 +683,7 @@ int handle_init(const struct spa_handle_factory *, struct spa_handle *handle,
 	impl->main_utils = static_cast<struct spa_loop_utils *>(
 		spa_support_find(support, n_support, SPA_TYPE_INTERFACE_LoopUtils));
 	if (!impl->data_loop || !impl->data_system) {
-		spa_log_error(impl->log, "utimer-driver: the host gave no %s",
+		driver_log(error, impl, "utimer-driver: the host gave no %s",
 			      impl->data_loop ? "DataSystem" : "DataLoop");
 		impl->data_loop = nullptr;
 		handle_clear(handle);
@@ -684,7 +691,7 @@ int handle_init(const struct spa_handle_factory *, struct spa_handle *handle,
 	}
 	if (impl->timerfd.open(impl->data_system) < 0) {
 		const int err = errno;
-		spa_log_error(impl->log, "utimer-driver: timerfd: %s", std::strerror(err));
+		driver_log(error, impl, "utimer-driver: timerfd: %s", std::strerror(err));
 		impl->data_loop = nullptr;
 		handle_clear(handle);
 		return -err;
