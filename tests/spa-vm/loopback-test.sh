@@ -12,6 +12,8 @@
 #     driver's group, pw-cat -> sink, source -> pw-record: both ALSA nodes follow
 #     our driver and their measured rate (alsa-pcm's DLL "rate:", the rate_diff
 #     they would correct) stays 1.0 -- the loopback moves in step with the graph.
+#  C. utimer.aloop.card names no card: error on the node, the timer closed
+#     again (nothing left in /proc/asound/timers), the group still driven.
 #
 # Everything written goes to /tmp (guest tmpfs); results to $UTIMER_VM_OUT.
 set -u
@@ -186,6 +188,10 @@ loopback_run() {
 	check "$tag: /proc/asound/Loopback/timer_source = $source" \
 		test "$(cat /proc/asound/Loopback/timer_source)" = "$source"
 	check "$tag: utimer.period = $tp" test "$(prop utimer-driver utimer.period)" = "$tp"
+	# Userspace-driven timers are global device 4 ("G4: snd-utimer<id> : ..."
+	# on patched 6.1; stock 6.12 leaves the name empty).
+	check "$tag: the kernel lists the timer in /proc/asound/timers" \
+		grep -q '^G4' /proc/asound/timers
 	t0=$(settled_prop utimer-driver utimer.triggers)
 	c0=$(prop utimer-driver utimer.cycles)
 	check "$tag: graph idle before linking: no ticks yet ($t0)" test "$t0" = 0
@@ -272,6 +278,27 @@ PY
 
 loopback_run "$period"            # quantum == period: one tick per cycle
 loopback_run $((period * 2))      # one tick every second cycle
+
+# ---- C: a loopback card that does not exist ------------------------------------
+# The timer is created, the binding fails: the node must close the timer again
+# (no snd-utimer left in /proc/asound/timers), say what is wrong, and still
+# drive its group.
+write_config "$work/c.conf" "$null_sink"
+sed -i 's/utimer.aloop.card = Loopback/utimer.aloop.card = NoSuchCard/' "$work/c.conf"
+start_daemon "$work/c.conf" "$work/pipewire-c.log"
+error=$(prop utimer-driver utimer.error)
+check "C: missing card: state error" test "$(prop utimer-driver utimer.state)" = error
+check "C: the error names the card: $error" contains "$error" NoSuchCard
+check "C: no timer kept (utimer.id empty)" test "$(prop utimer-driver utimer.id)" = ""
+check "C: no userspace-driven timer left in the kernel (no G4 in /proc/asound/timers)" \
+	bash -c "! grep -q '^G4' /proc/asound/timers"
+check "C: Loopback's timer_source untouched" test "$(cat /proc/asound/Loopback/timer_source)" = ""
+pw-link utimer-vm-sink:monitor_FL utimer-vm-sink:playback_FL
+c0=$(settled_prop utimer-driver utimer.cycles)
+c1=$(settled_prop utimer-driver utimer.cycles)
+check "C: still drives its group ($c0 -> $c1 cycles)" test "$c1" -gt "$c0"
+check "C: daemon still up" kill -0 "$daemon_pid"
+stop_daemon
 
 # ---- B: the shipped example: PipeWire's ALSA nodes on the loopback ----------
 # spa-plugin/conf/utimer-loopback-example.conf as a drop-in: api.alsa.pcm.sink
