@@ -374,7 +374,9 @@ data = w.readframes(w.getnframes())
 frames = [data[i:i + 4] for i in range(0, len(data) - 3, 4)]
 loud = sum(1 for f in frames if f != b"\0\0\0\0")
 print(f"# pw-record: {len(frames)} frames, {loud} not silent")
-sys.exit(0 if len(frames) > 48000 and loud > len(frames) // 2 else 1)
+# The graph ran >= 12 s after linking; pw-cat plays 30 s, so at least 5 s of
+# it must have come through (how much silence surrounds it depends on speed).
+sys.exit(0 if loud >= 5 * 48000 else 1)
 PY
 check "B: daemon still up" kill -0 "$daemon_pid"
 stop_daemon
