@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Internal: the advice texts shared by probe(), Timer and list_timers().
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Internal: RAII owner of a file descriptor, and small file helpers.
 #pragma once
 

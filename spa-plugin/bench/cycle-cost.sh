@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Per-cycle CPU cost of the data thread with api.utimer.driver as the graph
 # driver, next to support.node.driver (the baseline) in the same minimal graph
 # (one null sink kept running by a link), at a small quantum.

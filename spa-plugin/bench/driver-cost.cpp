@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // CPU cost per cycle of a driver node alone: api.utimer.driver next to
 // support.node.driver (the baseline), each loaded from its plugin and hosted on
 // PipeWire's support.loop/support.system exactly as the daemon's data loop

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The node's configuration, parsed from its factory properties (main thread).
 #pragma once
 

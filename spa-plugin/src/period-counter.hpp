@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Turns graph time (frames per cycle) into whole timer periods.
 #pragma once
 

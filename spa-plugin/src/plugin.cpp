@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Entry point of libspa-utimer.so: the factories PipeWire finds by name.
 #include <cerrno>
 #include <cstdint>

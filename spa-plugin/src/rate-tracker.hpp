@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Follows a reference clock from wakeups scheduled on CLOCK_MONOTONIC.
 #pragma once
 

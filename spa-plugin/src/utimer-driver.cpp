@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // api.utimer.driver: a PipeWire driver node that ticks a userspace-driven ALSA
 // timer once per timer period of graph time.
 //

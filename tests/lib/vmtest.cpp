@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libutimer against a real kernel (run inside tools/vm/utimer-vm): probe,
 // CREATE/TRIGGER, NEXT_DEVICE/GINFO listing, the 128-timer limit, and
 // snd-aloop clocked through /proc/asound/cardN/timer_source, streamed with

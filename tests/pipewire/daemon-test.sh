@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A real pipewire daemon (private runtime dir, this build's plugin) running
 # api.utimer.driver nodes:
 #  - the node and its utimer.* properties appear in pw-cli / pw-dump;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Loads the built libspa-utimer.so the way PipeWire does (dlopen +
 // spa_handle_factory_enum), hosts the node on PipeWire's own support plugins
 // (support.system, support.loop, support.log from the installed libspa-support)

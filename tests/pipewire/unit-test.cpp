@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Pure logic of the SPA plugin: property parsing and period accounting.
 #include <cmath>
 #include <cstdint>

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs as root inside a utimer-vm guest (tools/vm/utimer-vm run -- this-script
 # <dir with libspa-utimer.so>). A real pipewire daemon with api.utimer.driver
 # bound to snd-aloop's card "Loopback" (utimer.aloop.card):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // utimerctl's command line: what it accepts and how it rejects the rest.
 // The last cases run the real binary (path in $UTIMERCTL) to check the exit
 // status and that nothing else happens.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Trigger-source counting logic of utimerctl run, without a kernel timer: the
 // accumulators, the fixed-rate schedule, the dynamic-clock pacer against a
 // simulated skewed clock, and the real stdin/UDP sources on a pipe and on a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A throwaway /dev, /proc and /sys tree in a temp dir for utimer::Paths.
 #pragma once
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # meson install into a temporary DESTDIR, then build lib/README.md's example
 # against the installed headers, library and pkg-config file, and run it: on a
 # host without /dev/snd/timer it must print probe()'s "does not exist" advice.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // probe(), Timer, list_timers() and the snd-aloop helpers against fixture
 // trees. A regular file cannot answer the timer ioctls, so these cover the
 // open/permission/ENOTTY branches; the ioctl paths (PVERSION, CREATE, TRIGGER,

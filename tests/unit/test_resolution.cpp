@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // period_resolution_ns() must equal the kernel's PCM period time bit for bit.
 #include <doctest/doctest.h>
 

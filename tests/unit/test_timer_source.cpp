@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // TimerSource mirrors snd-aloop's loopback_parse_timer_id().
 #include <doctest/doctest.h>
 

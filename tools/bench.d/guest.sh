@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tools/bench's guest part: the measurements on one kernel.
 # Usage: guest.sh BUILD_DIR OUT_DIR
 set -u

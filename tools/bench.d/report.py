@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """tools/bench's report: OUT/<kernel>/*.jsonl + cycle-cost.txt -> bench.md, bench.json.
 
 Usage: report.py OUT KERNEL...

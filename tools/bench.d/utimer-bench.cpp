@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // utimer-bench: the measurements tools/bench runs inside the guest, each next to
 // an eventfd baseline. Triggers go through utimer::Timer::trigger (lib is the
 // only code issuing the timer ioctls); readers are ordinary ALSA timer

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // drift-monitor: how far snd-aloop's capture stream has moved away from the
 // PipeWire graph over time. The graph's frames are counted exactly: the utimer
 // driver node ticks its timer once per period of graph time, and this program

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The demo's guest part (tools/demo runs it with tools/vm/utimer-vm): the seed
 # test app, then the mission twice -- snd-aloop on its default jiffies timer and
 # on a userspace-driven timer ticked by PipeWire's api.utimer.driver -- with the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The demo's table and plot from the guest's results (tools/demo runs it).
 
 Usage: report.py OUT_DIR SECONDS

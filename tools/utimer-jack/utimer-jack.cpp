@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // utimer-jack: a JACK client that ticks a userspace-driven ALSA timer once per
 // JACK process cycle, so an snd-aloop card bound to it (--aloop) moves one
 // period per cycle, in step with the JACK graph. Works with jackd and with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // utimerctl's command line: parsed into plain values, no kernel involved, so
 // every rejection is unit-testable.
 #pragma once

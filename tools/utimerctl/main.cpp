@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // utimerctl: probe, list and drive userspace-driven ALSA timers.
 #include <algorithm>
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What triggers the timer in `utimerctl run`: the counting logic (pure, unit
 // tested) and the descriptor-backed sources the event loop polls. Nothing here
 // touches the timer itself; the loop turns "n triggers due" into n

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The userspace-driven timer ioctl ABI, byte-identical to mainline Linux 6.12's
 // <sound/asound.h>. Debian 12's headers predate it, so the library carries it.
 // This header and lib/src are the only places in the project that use it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // snd-aloop binding: which loopback cards exist and what clocks them.
 #pragma once
 

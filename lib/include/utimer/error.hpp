@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Errors: the library throws utimer::Error (a std::system_error) from everything
 // that can fail, except the hot path Timer::trigger(), which is noexcept and
 // returns 0 or -errno. what() always names what failed and how to fix it.

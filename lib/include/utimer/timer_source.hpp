@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ALSA timer ids and snd-aloop's timer_source strings.
 #pragma once
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by the tools' VM tests (sourced; runs as root in a utimer-vm guest).
 set -euo pipefail
 work=$(mktemp -d /tmp/tools-test.XXXXXX)

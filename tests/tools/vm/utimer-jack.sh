@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # utimer-jack under PipeWire's JACK (pw-jack): one trigger per process cycle
 # drives snd-aloop (capture hw_ptr == triggers * period); a quantum change
 # makes a new timer with the new period's resolution; exit restores the card.

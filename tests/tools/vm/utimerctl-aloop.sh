@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # utimerctl run --aloop drives snd-aloop: each trigger (one line on stdin) moves
 # exactly one period to arecord on the capture side; the card's timer_source
 # points at the timer while utimerctl runs and is restored after.

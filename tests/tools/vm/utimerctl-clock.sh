@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Clock sources: --count N triggers at the fixed rate and exits 0; ticks are
 # never early (N periods take at least N * period); bad arguments change nothing.
 # Usage: utimerctl-clock.sh UTIMERCTL

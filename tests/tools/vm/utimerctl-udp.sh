@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The network case: datagrams sent to 127.0.0.1 trigger the timer, one trigger
 # per N payload bytes, and drive the loopback; SIGTERM ends it cleanly.
 # Usage: utimerctl-udp.sh UTIMERCTL
