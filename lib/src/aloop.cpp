@@ -6,6 +6,7 @@
 #include <charconv>
 #include <fcntl.h>
 #include <system_error>
+#include <optional>
 #include <utility>
 
 #include "fd.hpp"
@@ -160,17 +161,82 @@ void write_timer_source(const LoopbackCard &card, const TimerSource &source, con
 			    "Another process may be changing it at the same time");
 }
 
+TimerSource module_default_timer_source(const LoopbackCard &card, const Paths &paths)
+{
+	// /sys/class/sound/cardN/device -> .../platform/snd_aloop.<index>: the
+	// index into snd-aloop's per-card parameter arrays.
+	std::error_code ec;
+	const fs::path device = fs::read_symlink(
+		paths.sys / "class" / "sound" / ("card" + std::to_string(card.number)) / "device", ec);
+	constexpr std::string_view platform_prefix = "snd_aloop.";
+	const std::string name = device.filename().string();
+	if (ec || name.rfind(platform_prefix, 0) != 0)
+		return TimerSource::jiffies();
+	std::optional<int> index = parse_card_number(std::string_view(name).substr(platform_prefix.size()));
+	if (!index)
+		return TimerSource::jiffies();
+
+	// The array prints as its entries joined by ',', "(null)" for unset ones.
+	std::string values;
+	try {
+		values = detail::trim_right(detail::read_text_file(
+			paths.sys / "module" / "snd_aloop" / "parameters" / "timer_source"));
+	} catch (const Error &) {
+		return TimerSource::jiffies();
+	}
+	std::string_view rest = values;
+	for (int i = 0; i < *index; ++i) {
+		std::size_t comma = rest.find(',');
+		if (comma == std::string_view::npos)
+			return TimerSource::jiffies();
+		rest.remove_prefix(comma + 1);
+	}
+	std::string_view value = rest.substr(0, rest.find(','));
+	if (value == "(null)")
+		return TimerSource::jiffies();
+	try {
+		return TimerSource::parse(value);
+	} catch (const Error &) {
+		return TimerSource::jiffies();  // the card would not have opened with it either
+	}
+}
+
+TimerSource restore_value(const TimerSource &previous, const TimerSource &module_default)
+{
+	if (!previous.utimer_id())
+		return previous;
+	if (!module_default.utimer_id())
+		return module_default;
+	return TimerSource::jiffies();
+}
+
+void check_card_free(const LoopbackCard &card, const TimerSource &current, unsigned timer_id,
+		     const std::vector<unsigned> &live_ids)
+{
+	std::optional<unsigned> id = current.utimer_id();
+	if (!id || *id == timer_id || std::find(live_ids.begin(), live_ids.end(), *id) == live_ids.end())
+		return;
+	throw Error(EBUSY,
+		    "loopback card " + card.id + " (card " + std::to_string(card.number) +
+			    ") is clocked by another live userspace-driven timer (timer_source " +
+			    current.to_string() + ")",
+		    "Stop the program that bound it, or use another loopback card (modprobe "
+		    "snd-aloop enable=1,1 makes two)");
+}
+
 TimerSourceBinding::TimerSourceBinding(LoopbackCard card, const TimerSource &source,
 				       const Paths &paths)
-	: card_(std::move(card)), previous_(read_timer_source(card_, paths)), paths_(paths)
+	: card_(std::move(card)), source_(source), paths_(paths)
 {
+	const TimerSource found = read_timer_source(card_, paths_);
+	previous_ = restore_value(found, module_default_timer_source(card_, paths_));
 	try {
-		write_timer_source(card_, source, paths_);
+		write_timer_source(card_, source_, paths_);
 	} catch (...) {
-		// The write may have half-happened (read-back mismatch): put the old
-		// value back before reporting.
+		// The write may have half-happened (read-back mismatch): put the
+		// value found back before reporting.
 		try {
-			write_timer_source(card_, previous_, paths_);
+			write_timer_source(card_, found, paths_);
 		} catch (...) {
 		}
 		throw;
@@ -179,8 +245,9 @@ TimerSourceBinding::TimerSourceBinding(LoopbackCard card, const TimerSource &sou
 }
 
 TimerSourceBinding::TimerSourceBinding(TimerSourceBinding &&other) noexcept
-	: card_(std::move(other.card_)), previous_(std::move(other.previous_)),
-	  paths_(std::move(other.paths_)), active_(std::exchange(other.active_, false))
+	: card_(std::move(other.card_)), source_(std::move(other.source_)),
+	  previous_(std::move(other.previous_)), paths_(std::move(other.paths_)),
+	  active_(std::exchange(other.active_, false))
 {
 }
 
@@ -189,6 +256,7 @@ TimerSourceBinding &TimerSourceBinding::operator=(TimerSourceBinding &&other) no
 	if (this != &other) {
 		TimerSourceBinding old(std::move(*this));  // restores our card when it goes
 		card_ = std::move(other.card_);
+		source_ = std::move(other.source_);
 		previous_ = std::move(other.previous_);
 		paths_ = std::move(other.paths_);
 		active_ = std::exchange(other.active_, false);
@@ -196,13 +264,21 @@ TimerSourceBinding &TimerSourceBinding::operator=(TimerSourceBinding &&other) no
 	return *this;
 }
 
-TimerSourceBinding::~TimerSourceBinding()
+bool TimerSourceBinding::restore()
 {
 	if (!active_)
-		return;
+		return true;
 	active_ = false;
+	if (read_timer_source(card_, paths_) != source_)
+		return false;  // rebound by someone else: theirs stays
+	write_timer_source(card_, previous_, paths_);
+	return true;
+}
+
+TimerSourceBinding::~TimerSourceBinding()
+{
 	try {
-		write_timer_source(card_, previous_, paths_);
+		restore();
 	} catch (...) {
 		// A destructor cannot report; the card keeps the bound value, which is
 		// still a consistent (if unwanted) state.

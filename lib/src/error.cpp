@@ -26,7 +26,7 @@ std::string join(int errnum, const std::string &what, const std::string &fix)
 
 Error::Error(int errnum, const std::string &what, const std::string &fix)
 	: std::system_error(errnum != 0 ? errnum : EINVAL, std::generic_category(), what),
-	  fix_(fix), message_(join(errnum, what, fix))
+	  what_failed_(what), fix_(fix), message_(join(errnum, what, fix))
 {
 }
 

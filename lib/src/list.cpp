@@ -56,6 +56,31 @@ bool next_device(int fd, snd_timer_id &id)
 	return id.dev_class >= 0;
 }
 
+// GINFO on timer -1.4.<id>; nullopt when it does not exist.
+std::optional<TimerInfo> ginfo(int fd, unsigned id)
+{
+	snd_timer_ginfo ginfo{};
+	ginfo.tid.dev_class = SNDRV_TIMER_CLASS_GLOBAL;
+	ginfo.tid.dev_sclass = SNDRV_TIMER_SCLASS_NONE;
+	ginfo.tid.card = -1;
+	ginfo.tid.device = abi::global_udriven;
+	ginfo.tid.subdevice = static_cast<int>(id);
+	if (::ioctl(fd, SNDRV_TIMER_IOCTL_GINFO, &ginfo) < 0) {
+		int err = errno;
+		if (err == ENODEV)
+			return std::nullopt;
+		throw Error(err, "cannot list timers: SNDRV_TIMER_IOCTL_GINFO for timer -1.4." +
+					 std::to_string(id) + " failed");
+	}
+	TimerInfo info;
+	info.id = id;
+	info.name = std::string(reinterpret_cast<const char *>(ginfo.id),
+				strnlen(reinterpret_cast<const char *>(ginfo.id), sizeof(ginfo.id)));
+	info.resolution_ns = ginfo.resolution;
+	info.instances = ginfo.clients;
+	return info;
+}
+
 }  // namespace
 
 std::vector<TimerInfo> parse_proc_timers(const std::string &text)
@@ -127,29 +152,24 @@ std::vector<TimerInfo> list_timers(const Paths &paths)
 	std::vector<TimerInfo> timers;
 	if (!any)
 		return timers;
-	for (int subdevice = 0; subdevice < abi::max_timers; ++subdevice) {
-		snd_timer_ginfo ginfo{};
-		ginfo.tid.dev_class = SNDRV_TIMER_CLASS_GLOBAL;
-		ginfo.tid.dev_sclass = SNDRV_TIMER_SCLASS_NONE;
-		ginfo.tid.card = -1;
-		ginfo.tid.device = abi::global_udriven;
-		ginfo.tid.subdevice = subdevice;
-		if (::ioctl(fd.get(), SNDRV_TIMER_IOCTL_GINFO, &ginfo) < 0) {
-			int err = errno;
-			if (err == ENODEV)
-				continue;
-			throw Error(err, "cannot list timers: SNDRV_TIMER_IOCTL_GINFO for timer -1.4." +
-						 std::to_string(subdevice) + " failed");
-		}
-		TimerInfo info;
-		info.id = static_cast<unsigned>(subdevice);
-		info.name = std::string(reinterpret_cast<const char *>(ginfo.id),
-					strnlen(reinterpret_cast<const char *>(ginfo.id), sizeof(ginfo.id)));
-		info.resolution_ns = ginfo.resolution;
-		info.instances = ginfo.clients;
-		timers.push_back(std::move(info));
-	}
+	for (unsigned subdevice = 0; subdevice < static_cast<unsigned>(abi::max_timers); ++subdevice)
+		if (std::optional<TimerInfo> info = ginfo(fd.get(), subdevice))
+			timers.push_back(std::move(*info));
 	return timers;
+}
+
+std::optional<TimerInfo> timer_info(unsigned id, const Paths &paths)
+{
+	if (id >= static_cast<unsigned>(abi::max_timers))
+		return std::nullopt;
+	detail::UniqueFd fd = detail::open_timer_device(paths.timer_device());
+	if (!fd) {
+		int err = errno;
+		throw Error(err, "cannot look up timer -1.4." + std::to_string(id) + ": cannot open " +
+					 paths.timer_device().string(),
+			    detail::open_advice(err));
+	}
+	return ginfo(fd.get(), id);
 }
 
 }  // namespace utimer

@@ -19,9 +19,11 @@ struct FixtureTree {
 		paths.dev = root / "dev";
 		paths.proc = root / "proc";
 		paths.sys = root / "sys";
+		paths.run = root / "run";
 		std::filesystem::create_directories(paths.dev);
 		std::filesystem::create_directories(paths.proc);
 		std::filesystem::create_directories(paths.sys);
+		std::filesystem::create_directories(paths.run);
 	}
 	~FixtureTree() { std::filesystem::remove_all(root); }
 	FixtureTree(const FixtureTree &) = delete;

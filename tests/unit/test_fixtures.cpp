@@ -343,7 +343,7 @@ TEST_SUITE("aloop")
 	TEST_CASE("binding restores the previous value, moves carry the duty")
 	{
 		FixtureTree tree;
-		tree.add_card(1, "Loopback", "-1.4.9");
+		tree.add_card(1, "Loopback", "hw:0,0");
 		tree.add_card(2, "Loopback_1", "");
 		const std::string file1 = "proc/asound/card1/timer_source";
 		const std::string file2 = "proc/asound/card2/timer_source";
@@ -352,7 +352,7 @@ TEST_SUITE("aloop")
 		{
 			TimerSourceBinding binding(card1, TimerSource::utimer(0), tree.paths);
 			CHECK(tree.read(file1) == "-1.4.0\n");
-			CHECK(binding.previous() == TimerSource::utimer(9));
+			CHECK(binding.previous() == TimerSource::parse("hw:0,0"));
 			CHECK(binding.card().number == 1);
 
 			TimerSourceBinding moved(std::move(binding));
@@ -364,7 +364,7 @@ TEST_SUITE("aloop")
 			CHECK(tree.read(file2) == "\n");
 			CHECK(tree.read(file1) == "-1.4.0\n");
 		}
-		CHECK(tree.read(file1) == "-1.4.9\n");
+		CHECK(tree.read(file1) == "hw:0,0\n");
 		CHECK(tree.read(file2) == "\n");
 	}
 

@@ -28,7 +28,31 @@ TimerSource read_timer_source(const LoopbackCard &card, const Paths &paths = {})
 void write_timer_source(const LoopbackCard &card, const TimerSource &source,
 			const Paths &paths = {});
 
-// Restores the card's previous timer_source on destruction (move-only).
+// snd-aloop's timer_source module parameter for this card: the value the card
+// was created with. Read from /sys/module/snd_aloop/parameters/timer_source at
+// the card's platform device index (/sys/class/sound/cardN/device ->
+// .../snd_aloop.<index>). The jiffies timer when that cannot be read or does
+// not parse.
+TimerSource module_default_timer_source(const LoopbackCard &card, const Paths &paths = {});
+
+// What a binding puts back when it ends, given what the card held when it
+// began. A userspace-driven timer source (-1.4.N) is never put back: it is
+// left by a binding that never ended (its process crashed), its timer is gone,
+// and its id may name somebody else's timer by now. Then the card's module
+// default is put back, or the jiffies timer when that default is a -1.4.N
+// value as well.
+TimerSource restore_value(const TimerSource &previous, const TimerSource &module_default);
+
+// Throws Error (EBUSY) when `current` (the card's timer_source) names a live
+// userspace-driven timer other than timer_id: another binding clocks the card.
+// live_ids: the userspace-driven timers that exist (list_timers()). A -1.4.N
+// that is not live is a leftover and may be replaced.
+void check_card_free(const LoopbackCard &card, const TimerSource &current, unsigned timer_id,
+		     const std::vector<unsigned> &live_ids);
+
+// Writes `source` to the card's timer_source; on destruction writes back
+// restore_value() of what the card held -- unless the card no longer holds
+// `source` (someone else rebound it meanwhile: theirs is kept). Move-only.
 class TimerSourceBinding {
 public:
 	TimerSourceBinding() = default;
@@ -37,10 +61,16 @@ public:
 	TimerSourceBinding &operator=(TimerSourceBinding &&) noexcept;
 	~TimerSourceBinding();
 	const LoopbackCard &card() const { return card_; }
+	const TimerSource &source() const { return source_; }
+	// What the destructor writes back (restore_value() of the value found).
 	const TimerSource &previous() const { return previous_; }
+	// Ends the binding now; throws Error when the write fails. Returns false
+	// when the card held another value by then (left as it was).
+	bool restore();
 
 private:
 	LoopbackCard card_;
+	TimerSource source_;
 	TimerSource previous_;
 	Paths paths_;
 	bool active_ = false;

@@ -20,9 +20,11 @@ public:
 	// what = "<what failed>" ; fix = "<what to do>"; what() joins them as above.
 	Error(int errnum, const std::string &what, const std::string &fix = {});
 	const std::string &fix() const noexcept { return fix_; }
+	const std::string &what_failed() const noexcept { return what_failed_; }  // without strerror, fix
 	const char *what() const noexcept override { return message_.c_str(); }
 
 private:
+	std::string what_failed_;
 	std::string fix_;
 	std::string message_;
 };

@@ -23,6 +23,8 @@ struct TimerInfo {
 // lowest id). instances = GINFO's client count. Works on every kernel with the
 // feature; throws Error (with probe()'s advice) when the device cannot be opened.
 std::vector<TimerInfo> list_timers(const Paths &paths = {});
+// GINFO on timer -1.4.<id>: nullopt when no such timer exists.
+std::optional<TimerInfo> timer_info(unsigned id, const Paths &paths = {});
 // Parses /proc/asound/timers (world-readable, no device access needed). Only
 // lines that name the timer ("G4: snd-utimer3 : 20.833us (1 ticks)") are
 // returned, with instances = the "  Client ..." lines under them; stock 6.12

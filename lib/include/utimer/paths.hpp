@@ -10,8 +10,12 @@ struct Paths {
 	std::filesystem::path dev = "/dev";
 	std::filesystem::path proc = "/proc";
 	std::filesystem::path sys = "/sys";
+	std::filesystem::path run = "/run";
 
 	std::filesystem::path timer_device() const { return dev / "snd" / "timer"; }
+	// utimer-aloopd's socket (tools/utimer-aloopd: binds loopback cards for
+	// processes that may not write /proc/asound/cardN/timer_source).
+	std::filesystem::path aloopd_socket() const { return run / "utimer-aloopd.socket"; }
 };
 
 }  // namespace utimer

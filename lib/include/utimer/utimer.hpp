@@ -4,6 +4,7 @@
 
 #include "abi.hpp"
 #include "aloop.hpp"
+#include "binding.hpp"
 #include "error.hpp"
 #include "list.hpp"
 #include "paths.hpp"
