@@ -73,20 +73,20 @@ Config parse_config(const spa_dict *props)
 			config.clock_device = device;
 	}
 
-	if (const char *period = get("utimer.period"); period && *period) {
+	if (const char *period = get("api.utimer.period"); period && *period) {
 		if (!parse_number(period, max_period, config.period))
-			complain(config, "utimer.period = \"" + std::string(period) +
+			complain(config, "api.utimer.period = \"" + std::string(period) +
 				"\" is not a period size: use 1.." + std::to_string(max_period) +
 				" frames, or leave it unset to follow the graph quantum");
 	}
-	if (const char *rate = get("utimer.rate"); rate && *rate) {
+	if (const char *rate = get("api.utimer.rate"); rate && *rate) {
 		if (!parse_number(rate, max_rate, config.rate))
-			complain(config, "utimer.rate = \"" + std::string(rate) +
+			complain(config, "api.utimer.rate = \"" + std::string(rate) +
 				"\" is not a sample rate: use 1.." + std::to_string(max_rate) +
 				" Hz, or leave it unset to use the graph rate");
 	}
 
-	if (const char *card = get("utimer.aloop.card"))
+	if (const char *card = get("api.utimer.aloop.card"))
 		config.aloop_card = card;
 
 	if (const char *name = get("clock.name"); name && *name)

@@ -30,14 +30,15 @@ struct Config {
 	clockid_t clock = CLOCK_MONOTONIC;
 	std::string clock_device;            // e.g. /dev/ptp0; overrides clock_id
 	std::string clock_name;              // spa_io_clock::name
-	std::uint32_t period = 0;            // frames per tick; 0 = the graph quantum
-	// Hz the period is timed at; 0 = the graph rate at Start. With both rate and
-	// period set the timer (and loopback binding) exist from node creation on,
-	// before ALSA nodes listed after this one open the loopback.
+	std::uint32_t period = 0;            // frames per tick at `rate`; 0 = the graph quantum at the first Start
+	// Hz the period is counted at (the loopback streams' rate); 0 = the graph
+	// rate at the first Start. With both rate and period set the timer (and
+	// loopback binding) exist from node creation on, before ALSA nodes listed
+	// after this one open the loopback.
 	std::uint32_t rate = 0;
 	std::string aloop_card;              // empty: bind no loopback card
 	// Empty when every property was valid; otherwise what was wrong and how to
-	// fix it. The node then runs as a plain monotonic driver without a timer.
+	// fix it. The node then refuses to start (its state shows the error).
 	std::string error;
 };
 

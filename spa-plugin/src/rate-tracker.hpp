@@ -27,13 +27,15 @@ public:
 	// the reference runs faster than CLOCK_MONOTONIC).
 	double update(std::uint64_t ref_ns, std::uint64_t duration, std::uint32_t rate) noexcept
 	{
+		stepped_ = false;
 		if (synced_) {
 			const double elapsed = double(ref_ns - base_) * rate / 1e9;
 			error_ = double(frames_) - elapsed;  // > 0: we run ahead
 			if (std::fabs(error_) < max_error_s * rate)
 				rate_diff_ = spa_dll_update(&dll_, error_);
 			else
-				synced_ = false;
+				stepped_ = true;
+			synced_ = !stepped_;
 		}
 		if (!synced_) {
 			spa_dll_init(&dll_);
@@ -50,10 +52,14 @@ public:
 
 	// At the last update(): frames produced minus reference time elapsed, in frames.
 	double error_frames() const noexcept { return error_; }
+	// The last update() restarted the lock because the reference stepped: the
+	// graph's timestamps are discontinuous there.
+	bool stepped() const noexcept { return stepped_; }
 
 private:
 	struct spa_dll dll_ {};
 	bool synced_ = false;
+	bool stepped_ = false;
 	std::uint64_t base_ = 0;    // reference ns when the lock (re)started
 	std::uint64_t frames_ = 0;  // frames produced since base_
 	double rate_diff_ = 1.0;

@@ -8,15 +8,24 @@
 // disarmed and the node ticks from process(), which the driver wakes every
 // cycle. Either way the graph's frames, not wall time, decide the ticks.
 //
-// Threads: the main thread owns configuration, the utimer::Timer and the
-// snd-aloop binding and publishes them to the data thread with a blocking
-// spa_loop_invoke. The data thread only reads what was published and bumps
-// atomics; a main-loop timer turns those into node properties once a second.
+// One timer for the node's life: made once (at creation when api.utimer.rate
+// and api.utimer.period pin it, else at the first Start from the graph's rate
+// and quantum) and kept across quantum and rate changes, Pause and Suspend
+// until the node is destroyed. PeriodCounter turns graph time at any rate and
+// quantum into timer periods, so the loopback it clocks never sees a new timer.
 //
-// Failure: when the timer cannot be created (no kernel support, permission, no
-// loopback card, bad properties) the node logs the library's message, shows it
-// as utimer.state = "error" / utimer.error, and keeps driving the graph without
-// ticking: audio through other nodes continues; nothing is half-configured.
+// Threads: the main thread owns configuration, the utimer::Timer and the
+// snd-aloop binding and hands the data thread a pointer to the timer once,
+// with a blocking spa_loop_invoke, when it is made. The data thread only reads
+// what was published and bumps atomics; a main-loop timer watches those for
+// transitions (trigger errors, following) and publishes only changes.
+//
+// Failure: when the timer cannot be made (no kernel support, permission, no
+// loopback card, bad properties) Start fails with that errno, so PipeWire puts
+// the node in its error state; api.utimer.error says what is wrong and how to
+// fix it, the log says it once. A later Start retries. A trigger that fails on
+// the data thread raises SPA_NODE_EVENT_Error (node state error) once; the
+// properties return to running when triggers succeed again.
 
 #include <atomic>
 #include <cerrno>
@@ -28,6 +37,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -36,6 +46,9 @@
 #include <spa/node/keys.h>
 #include <spa/node/node.h>
 #include <spa/node/utils.h>
+#include <spa/param/param.h>
+#include <spa/param/props.h>
+#include <spa/pod/builder.h>
 #include <spa/support/log.h>
 #include <spa/support/loop.h>
 #include <spa/support/plugin.h>
@@ -48,6 +61,7 @@
 #include <utimer/utimer.hpp>
 
 #include "config.hpp"
+#include "driver-clock.hpp"
 #include "period-counter.hpp"
 #include "rate-tracker.hpp"
 #include "utimer-driver.hpp"
@@ -61,6 +75,12 @@
 
 namespace utimer::spa {
 namespace {
+
+// Every instance logs on the "spa.utimer" topic (PIPEWIRE_DEBUG=spa.utimer:4
+// shows the counters once a second).
+struct spa_log_topic log_topic = {SPA_VERSION_LOG_TOPIC, "spa.utimer", SPA_LOG_LEVEL_NONE, false};
+#undef SPA_LOG_TOPIC_DEFAULT
+#define SPA_LOG_TOPIC_DEFAULT (&log_topic)
 
 constexpr std::uint32_t default_duration = 1024;  // before PipeWire sets a position
 constexpr std::uint32_t default_rate = 48000;
@@ -127,15 +147,16 @@ struct Impl {
 	clockid_t reference = CLOCK_MONOTONIC;
 
 	// Main thread: what the node owns and reports.
-	std::optional<utimer::Timer> timer;
+	std::optional<utimer::Timer> timer;  // made once, kept until handle_clear
 	std::optional<utimer::TimerSourceBinding> binding;
 	std::uint32_t timer_rate = 0;
 	std::uint32_t timer_period = 0;
 	std::string state = "idle";  // idle | running | error
 	std::string error;
-	bool running = false;        // Start received and not yet Pause/Suspend
-	std::string reported;        // the property values last emitted, to skip no-ops
-	struct spa_source *refresh = nullptr;
+	bool reported_following = false;
+	bool trigger_failing = false;
+	std::uint64_t logged_cycles = 0;
+	struct spa_source *watch = nullptr;
 
 	// Data thread: set through spa_loop_invoke, read every cycle.
 	struct spa_io_clock *clock = nullptr;
@@ -144,18 +165,16 @@ struct Impl {
 	TimerFd timerfd;
 	bool started = false;
 	bool following = false;
-	std::uint64_t next_time = 0;       // CLOCK_MONOTONIC ns of the next driver wakeup
+	DriverClock schedule;
 	const utimer::Timer *ticking = nullptr;
 	PeriodCounter counter;
-	std::uint32_t ticking_rate = 0;
 	RateTracker tracker;               // clock.id other than monotonic, clock.device
 
 	// Data thread -> main thread.
 	std::atomic<std::uint64_t> cycles{0};
 	std::atomic<std::uint64_t> triggers{0};
 	std::atomic<std::uint64_t> errors{0};
-	std::atomic<int> last_errno{0};
-	std::atomic<std::uint32_t> foreign_rate{0};  // graph rate that differed from the timer's
+	std::atomic<int> last_errno{0};    // of the latest trigger; 0 once one succeeds
 	std::atomic<bool> following_now{false};
 
 	void on_cycle(std::uint64_t duration, std::uint32_t rate) noexcept;
@@ -170,19 +189,35 @@ void Impl::on_cycle(std::uint64_t duration, std::uint32_t rate) noexcept
 	cycles.fetch_add(1, std::memory_order_relaxed);
 	if (ticking == nullptr)
 		return;
-	if (SPA_UNLIKELY(rate != ticking_rate)) {
-		// The timer's resolution is only right at the rate it was made for.
-		foreign_rate.store(rate, std::memory_order_relaxed);
-		errors.fetch_add(1, std::memory_order_relaxed);
+	for (std::uint64_t n = counter.advance(duration, rate); n > 0; --n) {
+		const int res = ticking->trigger();
+		if (SPA_LIKELY(res == 0))
+			triggers.fetch_add(1, std::memory_order_relaxed);
+		else
+			errors.fetch_add(1, std::memory_order_relaxed);
+		last_errno.store(-res, std::memory_order_relaxed);
+	}
+}
+
+// The graph's next cycle: since 1.3.81 the core asks for a quantum and rate in
+// clock.target_*, and the driver applies them; 0.3.65 sets duration and rate.
+void graph_target(const struct spa_io_position *position, std::uint64_t &duration,
+		  std::uint32_t &rate)
+{
+	duration = default_duration;
+	rate = default_rate;
+	if (!position)
+		return;
+#if UTIMER_SPA_IO_CLOCK_TARGET
+	if (position->clock.target_duration && position->clock.target_rate.denom) {
+		duration = position->clock.target_duration;
+		rate = position->clock.target_rate.denom;
 		return;
 	}
-	for (std::uint64_t n = counter.advance(duration); n > 0; --n) {
-		if (const int res = ticking->trigger(); SPA_LIKELY(res == 0)) {
-			triggers.fetch_add(1, std::memory_order_relaxed);
-		} else {
-			errors.fetch_add(1, std::memory_order_relaxed);
-			last_errno.store(-res, std::memory_order_relaxed);
-		}
+#endif
+	if (position->clock.duration && position->clock.rate.denom) {
+		duration = position->clock.duration;
+		rate = position->clock.rate.denom;
 	}
 }
 
@@ -192,8 +227,9 @@ void arm_timer(Impl *impl, bool armed)
 {
 	struct itimerspec its {};
 	if (armed) {
-		its.it_value.tv_sec = impl->next_time / SPA_NSEC_PER_SEC;
-		its.it_value.tv_nsec = impl->next_time % SPA_NSEC_PER_SEC;
+		const std::uint64_t due = impl->schedule.due_ns();
+		its.it_value.tv_sec = due / SPA_NSEC_PER_SEC;
+		its.it_value.tv_nsec = due % SPA_NSEC_PER_SEC;
 	}
 	spa_system_timerfd_settime(impl->data_system, impl->timerfd.get(),
 				   SPA_FD_TIMER_ABSTIME, &its, nullptr);
@@ -201,7 +237,7 @@ void arm_timer(Impl *impl, bool armed)
 
 void reschedule(Impl *impl)
 {
-	impl->next_time = now_ns(impl->data_system, CLOCK_MONOTONIC);
+	impl->schedule.restart(now_ns(impl->data_system, CLOCK_MONOTONIC));
 	impl->tracker.reset();
 	arm_timer(impl, impl->started && !impl->following);
 }
@@ -212,8 +248,6 @@ void update_following(Impl *impl)
 			       impl->position->clock.id != impl->clock->id;
 	impl->following_now.store(following, std::memory_order_relaxed);
 	if (following != impl->following) {
-		driver_log(debug, impl, "utimer-driver %p: %s", static_cast<void *>(impl),
-			      following ? "following another driver" : "driving");
 		impl->following = following;
 		reschedule(impl);
 	}
@@ -240,25 +274,25 @@ void on_timeout(struct spa_source *source)
 	    !impl->started || impl->following)
 		return;  // a wakeup that raced a disarm: not (or no longer) the driver
 
-	std::uint64_t duration = default_duration;
-	std::uint32_t rate = default_rate;
-	if (SPA_LIKELY(impl->position)) {
-		duration = impl->position->clock.duration;
-		rate = impl->position->clock.rate.denom;
-	}
-	const std::uint64_t nsec = impl->next_time;
-	const double rate_diff = impl->reference == CLOCK_MONOTONIC
-					 ? 1.0 : track_reference(impl, nsec, duration, rate);
-	impl->next_time = nsec + std::uint64_t(double(duration) * SPA_NSEC_PER_SEC / rate / rate_diff);
-
+	std::uint64_t duration;
+	std::uint32_t rate;
+	graph_target(impl->position, duration, rate);
+	double rate_diff = 1.0;
+	if (impl->reference != CLOCK_MONOTONIC)
+		rate_diff = track_reference(impl, impl->schedule.due_ns(), duration, rate);
+	const ClockCycle cycle = impl->schedule.advance(duration, rate, rate_diff,
+							impl->tracker.stepped());
 	if (SPA_LIKELY(impl->clock)) {
-		impl->clock->nsec = nsec;
+		impl->clock->nsec = cycle.nsec;
 		impl->clock->rate = SPA_FRACTION(1, rate);
-		impl->clock->position += duration;
+		impl->clock->position = cycle.position;
 		impl->clock->duration = duration;
 		impl->clock->delay = 0;
-		impl->clock->rate_diff = rate_diff;
-		impl->clock->next_nsec = impl->next_time;
+		impl->clock->rate_diff = cycle.rate_diff;
+		impl->clock->next_nsec = cycle.next_nsec;
+#ifdef SPA_IO_CLOCK_FLAG_DISCONT
+		SPA_FLAG_UPDATE(impl->clock->flags, SPA_IO_CLOCK_FLAG_DISCONT, cycle.discont);
+#endif
 	}
 	// Tick before the graph runs so a loopback capture finds this cycle's period.
 	impl->on_cycle(duration, rate);
@@ -266,22 +300,27 @@ void on_timeout(struct spa_source *source)
 	arm_timer(impl, true);
 }
 
-struct Publish {
+struct TimerUpdate {
 	const utimer::Timer *timer;
 	std::uint32_t period;
 	std::uint32_t rate;
-	bool started;
 };
 
-int do_publish(struct spa_loop *, bool, std::uint32_t, const void *data, size_t, void *user)
+int do_set_timer(struct spa_loop *, bool, std::uint32_t, const void *data, size_t, void *user)
 {
 	auto *impl = static_cast<Impl *>(user);
-	const auto *p = static_cast<const Publish *>(data);
-	impl->ticking = p->timer;
-	impl->counter = PeriodCounter(p->period);
-	impl->ticking_rate = p->rate;
-	if (impl->started != p->started) {
-		impl->started = p->started;
+	const auto *t = static_cast<const TimerUpdate *>(data);
+	impl->ticking = t->timer;
+	impl->counter = PeriodCounter(t->period, t->rate);
+	return 0;
+}
+
+int do_set_started(struct spa_loop *, bool, std::uint32_t, const void *data, size_t, void *user)
+{
+	auto *impl = static_cast<Impl *>(user);
+	const bool started = *static_cast<const bool *>(data);
+	if (impl->started != started) {
+		impl->started = started;
 		reschedule(impl);
 	}
 	return 0;
@@ -298,52 +337,51 @@ int do_remove_source(struct spa_loop *, bool, std::uint32_t, const void *, size_
 
 // ---- main thread ---------------------------------------------------------
 
-// Hands the data thread the timer to tick (or none) and whether to drive.
-void publish(Impl *impl, bool with_timer, bool started)
+void set_started(Impl *impl, bool started)
 {
-	const Publish p{with_timer && impl->timer ? &*impl->timer : nullptr,
-			impl->timer_period, impl->timer_rate, started};
-	spa_loop_invoke(impl->data_loop, do_publish, 0, &p, sizeof(p), true, impl);
-	impl->running = started;
+	spa_loop_invoke(impl->data_loop, do_set_started, 0, &started, sizeof(started), true, impl);
+}
+
+// Hands the data thread the timer (or none, before it goes away).
+void set_ticking(Impl *impl, const utimer::Timer *timer)
+{
+	const TimerUpdate t{timer, impl->timer_period, impl->timer_rate};
+	spa_loop_invoke(impl->data_loop, do_set_timer, 0, &t, sizeof(t), true, impl);
 }
 
 void emit_info(Impl *impl, bool full);
 
+// Logs only transitions: the same failure at every retry is said once.
 void fail(Impl *impl, const std::string &message)
 {
+	if (impl->state != "error" || impl->error != message)
+		driver_log(error, impl, "utimer-driver: %s", message.c_str());
 	impl->state = "error";
 	impl->error = message;
-	driver_log(error, impl, "utimer-driver: %s", message.c_str());
 }
 
-// Stops ticking and gives back the timer and the loopback card (its previous
-// timer_source is restored before the timer it named disappears).
-void release_timer(Impl *impl)
+// Makes the node's one timer and binds the card, all or nothing; returns 0 or
+// a negative errno (and the node shows why). graph_rate and quantum are what
+// the graph runs at, for what the configuration leaves open.
+int acquire_timer(Impl *impl, std::uint32_t graph_rate, std::uint32_t quantum)
 {
-	publish(impl, false, impl->running);
-	impl->binding.reset();
-	impl->timer.reset();
-	impl->timer_rate = 0;
-	impl->timer_period = 0;
-}
-
-// Creates the timer and binds the card, all or nothing; failure leaves neither.
-// graph_rate and quantum are what the graph runs at (or will run at).
-void acquire_timer(Impl *impl, std::uint32_t graph_rate, std::uint32_t quantum)
-{
+	if (impl->timer)
+		return 0;
+	if (!impl->config.error.empty()) {
+		fail(impl, impl->config.error);
+		return -EINVAL;
+	}
+	if (const auto probe = utimer::probe(); !probe.ok()) {
+		fail(impl, probe.message);
+		switch (probe.support) {
+		case utimer::Support::no_timer_device: return -ENODEV;
+		case utimer::Support::permission_denied: return -EACCES;
+		case utimer::Support::kernel_too_old: return -ENOTSUP;
+		default: return -EIO;
+		}
+	}
 	const std::uint32_t rate = impl->config.rate ? impl->config.rate : graph_rate;
 	const std::uint32_t period = impl->config.period ? impl->config.period : quantum;
-	if (rate != graph_rate) {
-		release_timer(impl);
-		fail(impl, "the graph runs at " + std::to_string(graph_rate) + " Hz but utimer.rate = " +
-			std::to_string(rate) + ": pin the graph rate (default.clock.rate, "
-			"clock.force-rate) or change utimer.rate");
-		return;
-	}
-	if (impl->timer && impl->timer_rate == rate && impl->timer_period == period)
-		return;
-	impl->binding.reset();
-	impl->timer.reset();
 	try {
 		auto timer = utimer::Timer::for_period(rate, period);
 		std::optional<utimer::TimerSourceBinding> binding;
@@ -352,82 +390,117 @@ void acquire_timer(Impl *impl, std::uint32_t graph_rate, std::uint32_t quantum)
 					timer.source());
 		impl->timer = std::move(timer);
 		impl->binding = std::move(binding);
-		impl->timer_rate = rate;
-		impl->timer_period = period;
-		impl->state = "running";
-		impl->error.clear();
-		driver_log(info, impl, "utimer-driver: timer %u (%s), %u frames at %u Hz, %llu ns%s%s",
-			     impl->timer->id(), impl->timer->timer_source().c_str(), period, rate,
-			     (unsigned long long)impl->timer->resolution(),
-			     impl->binding ? ", clocking loopback card " : "",
-			     impl->binding ? impl->binding->card().id.c_str() : "");
-	} catch (const std::exception &e) {
-		impl->timer_rate = 0;
-		impl->timer_period = 0;
+	} catch (const std::system_error &e) {
 		fail(impl, e.what());
+		return e.code().value() > 0 ? -e.code().value() : -EIO;
+	} catch (const std::exception &e) {
+		fail(impl, e.what());
+		return -EIO;
 	}
+	impl->timer_rate = rate;
+	impl->timer_period = period;
+	impl->state = "idle";
+	impl->error.clear();
+	driver_log(info, impl, "utimer-driver: timer %u (%s), %u frames at %u Hz, %llu ns%s%s",
+		   impl->timer->id(), impl->timer->timer_source().c_str(), period, rate,
+		   (unsigned long long)impl->timer->resolution(),
+		   impl->binding ? ", clocking loopback card " : "",
+		   impl->binding ? impl->binding->card().id.c_str() : "");
+	set_ticking(impl, &*impl->timer);
+	return 0;
 }
 
+// Properties: what is set, nothing empty; counters are not properties (they
+// go to the spa.utimer log topic).
 void emit_info(Impl *impl, bool full)
 {
 	const bool ticking = impl->timer.has_value();
-	const auto u64 = [](const std::atomic<std::uint64_t> &v) {
-		return std::to_string(v.load(std::memory_order_relaxed));
-	};
-	const std::string values[][2] = {
+	std::vector<std::pair<std::string, std::string>> values = {
 		{SPA_KEY_NODE_DRIVER, "true"},
 		{"clock.name", impl->config.clock_name},
-		{"clock.id", impl->config.clock_device.empty() ? impl->config.clock_id : ""},
-		{"clock.device", impl->config.clock_device},
-		{"utimer.state", impl->state},
-		{"utimer.error", impl->error},
-		{"utimer.id", ticking ? std::to_string(impl->timer->id()) : ""},
-		{"utimer.timer-source", ticking ? impl->timer->timer_source() : ""},
-		{"utimer.resolution", ticking ? std::to_string(impl->timer->resolution()) : ""},
-		{"utimer.period", ticking ? std::to_string(impl->timer_period)
-			: impl->config.period ? std::to_string(impl->config.period) : "quantum"},
-		{"utimer.rate", ticking ? std::to_string(impl->timer_rate) : ""},
-		{"utimer.aloop.card", impl->binding ? impl->binding->card().id : impl->config.aloop_card},
-		{"utimer.following", impl->following_now.load(std::memory_order_relaxed) ? "true" : "false"},
-		{"utimer.cycles", u64(impl->cycles)},
-		{"utimer.triggers", u64(impl->triggers)},
-		{"utimer.errors", u64(impl->errors)},
 	};
-	std::string all;
-	for (const auto &kv : values)
-		all += kv[0] + '=' + kv[1] + '\n';
-	if (!full && all == impl->reported)
-		return;
-	impl->reported = std::move(all);
+	const auto add = [&values](const char *key, std::string value) {
+		if (!value.empty())
+			values.emplace_back(key, std::move(value));
+	};
+	const auto number = [](std::uint32_t v) { return v ? std::to_string(v) : std::string(); };
+	add("clock.id", impl->config.clock_device.empty() ? impl->config.clock_id : "");
+	add("clock.device", impl->config.clock_device);
+	add("api.utimer.state", impl->state);
+	add("api.utimer.error", impl->error);
+	if (ticking) {
+		add("api.utimer.id", std::to_string(impl->timer->id()));
+		add("api.utimer.timer-source", impl->timer->timer_source());
+		add("api.utimer.resolution", std::to_string(impl->timer->resolution()));
+	}
+	add("api.utimer.period", number(ticking ? impl->timer_period : impl->config.period));
+	add("api.utimer.rate", number(ticking ? impl->timer_rate : impl->config.rate));
+	add("api.utimer.aloop.card", impl->binding ? impl->binding->card().id : impl->config.aloop_card);
+	add("api.utimer.following", impl->reported_following ? "true" : "false");
 
-	struct spa_dict_item items[std::size(values)];
-	for (std::size_t i = 0; i < std::size(values); ++i)
-		items[i] = {values[i][0].c_str(), values[i][1].c_str()};
-	const struct spa_dict dict = {0, std::uint32_t(std::size(items)), items};
+	std::vector<struct spa_dict_item> items;
+	for (const auto &[k, v] : values)
+		items.push_back(SPA_DICT_ITEM_INIT(k.c_str(), v.c_str()));
+	const struct spa_dict dict = SPA_DICT_INIT(items.data(), std::uint32_t(items.size()));
 
-	struct spa_node_info info {};
-	info.change_mask = full ? SPA_NODE_CHANGE_MASK_FLAGS | SPA_NODE_CHANGE_MASK_PROPS
+	struct spa_node_info info = SPA_NODE_INFO_INIT();
+	info.max_input_ports = 0;
+	info.max_output_ports = 0;
+	struct spa_param_info params[] = {SPA_PARAM_INFO(SPA_PARAM_Props, SPA_PARAM_INFO_READ)};
+	info.change_mask = full ? SPA_NODE_CHANGE_MASK_FLAGS | SPA_NODE_CHANGE_MASK_PROPS |
+				  SPA_NODE_CHANGE_MASK_PARAMS
 				: SPA_NODE_CHANGE_MASK_PROPS;
 	info.flags = SPA_NODE_FLAG_RT;
+	info.params = params;
+	info.n_params = std::uint32_t(std::size(params));
 	info.props = const_cast<struct spa_dict *>(&dict);
 	spa_node_emit_info(&impl->hooks, &info);
 }
 
-// Once a second: what the data thread counted becomes node properties.
-void on_refresh(void *data, std::uint64_t)
+// Main loop, once a second: turns what the data thread counted into
+// transitions (published and logged once) and counters on the debug log.
+void on_watch(void *data, std::uint64_t)
 {
 	auto *impl = static_cast<Impl *>(data);
-	if (const std::uint32_t rate = impl->foreign_rate.exchange(0); rate && impl->timer) {
-		fail(impl, "the graph rate changed to " + std::to_string(rate) +
-			" Hz but timer " + std::to_string(impl->timer->id()) + " was made for " +
-			std::to_string(impl->timer_rate) + " Hz, so its periods no longer match: "
-			"pin the rate (clock.force-rate or node.lock-rate) or restart the node");
-	} else if (const int err = impl->last_errno.exchange(0)) {
-		driver_log(warn, impl, "utimer-driver: trigger of timer %u failed: %s",
-			     impl->timer ? impl->timer->id() : 0u, std::strerror(err));
-		impl->error = std::string("trigger: ") + std::strerror(err);
+	bool changed = false;
+	if (const bool following = impl->following_now.load(std::memory_order_relaxed);
+	    following != impl->reported_following) {
+		impl->reported_following = following;
+		driver_log(info, impl, "utimer-driver: %s", following ? "following another driver"
+								      : "driving");
+		changed = true;
 	}
-	emit_info(impl, false);
+	const int err = impl->last_errno.load(std::memory_order_relaxed);
+	if (impl->timer && (err != 0) != impl->trigger_failing) {
+		impl->trigger_failing = err != 0;
+		changed = true;
+		if (err != 0) {
+			fail(impl, "trigger of timer " + std::to_string(impl->timer->id()) +
+				" failed: " + std::strerror(err));
+			// PipeWire's way for a failing node: its state becomes error.
+			// (Built by hand: 0.3.65's SPA_EVENT_INIT names SPA_TYPE_OBJECT,
+			// which does not exist.)
+			struct spa_event event {};
+			event.pod = {sizeof(struct spa_event_body), SPA_TYPE_Object};
+			event.body.body = {SPA_TYPE_EVENT_Node, SPA_NODE_EVENT_Error};
+			spa_node_emit_event(&impl->hooks, &event);
+		} else {
+			driver_log(info, impl, "utimer-driver: timer %u triggers again",
+				   impl->timer->id());
+			impl->state = "running";
+			impl->error.clear();
+		}
+	}
+	if (changed)
+		emit_info(impl, false);
+	const std::uint64_t cycles = impl->cycles.load(std::memory_order_relaxed);
+	if (cycles != impl->logged_cycles) {
+		impl->logged_cycles = cycles;
+		driver_log(debug, impl, "utimer-driver: timer %d: %llu cycles, %llu triggers, %llu errors",
+			   impl->timer ? int(impl->timer->id()) : -1, (unsigned long long)cycles,
+			   (unsigned long long)impl->triggers.load(std::memory_order_relaxed),
+			   (unsigned long long)impl->errors.load(std::memory_order_relaxed));
+	}
 }
 
 // ---- spa_node methods ----------------------------------------------------
@@ -457,10 +530,42 @@ int node_sync(void *object, int seq)
 	return 0;
 }
 
-int node_enum_params(void *, int, std::uint32_t, std::uint32_t, std::uint32_t,
-		     const struct spa_pod *)
+// The counters, on request only (pw-cli enum-params <id> Props, pw-dump):
+// Props { params = [ "api.utimer.cycles" <long> "api.utimer.triggers" <long>
+// "api.utimer.errors" <long> ] }, the way other SPA nodes show custom values.
+int node_enum_params(void *object, int seq, std::uint32_t id, std::uint32_t start,
+		     std::uint32_t num, const struct spa_pod *)
 {
-	return -ENOENT;
+	auto *impl = static_cast<Impl *>(object);
+	if (id != SPA_PARAM_Props)
+		return -ENOENT;
+	if (num == 0)
+		return -EINVAL;
+	if (start > 0)
+		return 0;
+	std::uint8_t buffer[512];
+	struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof(buffer));
+	struct spa_pod_frame f[2];
+	spa_pod_builder_push_object(&b, &f[0], SPA_TYPE_OBJECT_Props, SPA_PARAM_Props);
+	spa_pod_builder_prop(&b, SPA_PROP_params, 0);
+	spa_pod_builder_push_struct(&b, &f[1]);
+	const std::pair<const char *, const std::atomic<std::uint64_t> *> counters[] = {
+		{"api.utimer.cycles", &impl->cycles},
+		{"api.utimer.triggers", &impl->triggers},
+		{"api.utimer.errors", &impl->errors},
+	};
+	for (const auto &[key, value] : counters) {
+		spa_pod_builder_string(&b, key);
+		spa_pod_builder_long(&b, std::int64_t(value->load(std::memory_order_relaxed)));
+	}
+	spa_pod_builder_pop(&b, &f[1]);
+	struct spa_result_node_params result {};
+	result.id = id;
+	result.index = 0;
+	result.next = 1;
+	result.param = static_cast<struct spa_pod *>(spa_pod_builder_pop(&b, &f[0]));
+	spa_node_emit_result(&impl->hooks, seq, 0, SPA_RESULT_TYPE_NODE_PARAMS, &result);
+	return 0;
 }
 
 int node_set_param(void *, std::uint32_t, std::uint32_t, const struct spa_pod *)
@@ -512,32 +617,26 @@ int node_send_command(void *object, const struct spa_command *command)
 {
 	auto *impl = static_cast<Impl *>(object);
 	switch (SPA_NODE_COMMAND_ID(command)) {
-	case SPA_NODE_COMMAND_Start:
-		if (impl->config.error.empty()) {
-			std::uint32_t rate = default_rate, quantum = default_duration;
-			if (impl->position) {
-				rate = impl->position->clock.rate.denom;
-				quantum = std::uint32_t(impl->position->clock.duration);
-			}
-			acquire_timer(impl, rate, quantum);
+	case SPA_NODE_COMMAND_Start: {
+		std::uint64_t quantum;
+		std::uint32_t rate;
+		graph_target(impl->position, quantum, rate);
+		if (const int res = acquire_timer(impl, rate, std::uint32_t(quantum)); res < 0) {
+			emit_info(impl, false);
+			return res;
 		}
-		publish(impl, true, true);
+		impl->trigger_failing = false;
+		impl->last_errno.store(0, std::memory_order_relaxed);
+		impl->state = "running";
+		impl->error.clear();
+		set_started(impl, true);
 		break;
+	}
 	case SPA_NODE_COMMAND_Pause:
-		// Keep the timer: a loopback cable opened on it stays valid until Start.
-		publish(impl, true, false);
-		break;
 	case SPA_NODE_COMMAND_Suspend:
-		// A timer pinned by utimer.rate + utimer.period lives as long as the
-		// node, so loopback streams opened against it stay valid; one sized
-		// from the graph is given back (and the card's timer_source restored).
-		if (impl->config.rate && impl->config.period) {
-			publish(impl, true, false);
-			break;
-		}
-		publish(impl, false, false);
-		release_timer(impl);
-		if (impl->state == "running")
+		// The timer stays: loopback streams opened on it stay valid.
+		set_started(impl, false);
+		if (impl->timer && impl->state == "running")
 			impl->state = "idle";
 		break;
 	default:
@@ -631,14 +730,15 @@ int handle_clear(struct spa_handle *handle)
 	auto *impl = reinterpret_cast<Impl *>(handle);
 	if (impl->timer)
 		driver_log(info, impl, "utimer-driver: closing timer %u after %llu cycles, "
-			     "%llu triggers, %llu errors", impl->timer->id(),
-			     (unsigned long long)impl->cycles.load(),
-			     (unsigned long long)impl->triggers.load(),
-			     (unsigned long long)impl->errors.load());
-	if (impl->refresh)
-		spa_loop_utils_destroy_source(impl->main_utils, impl->refresh);
+			   "%llu triggers, %llu errors", impl->timer->id(),
+			   (unsigned long long)impl->cycles.load(),
+			   (unsigned long long)impl->triggers.load(),
+			   (unsigned long long)impl->errors.load());
+	if (impl->watch)
+		spa_loop_utils_destroy_source(impl->main_utils, impl->watch);
 	if (impl->data_loop) {
-		publish(impl, false, false);
+		set_started(impl, false);
+		set_ticking(impl, nullptr);
 		spa_loop_invoke(impl->data_loop, do_remove_source, 0, nullptr, 0, true, impl);
 	}
 	impl->binding.reset();  // restores timer_source before the timer it names goes
@@ -704,18 +804,21 @@ int handle_init(const struct spa_handle_factory *, struct spa_handle *handle,
 	impl->node.iface.cb.funcs = &node_methods;
 	impl->node.iface.cb.data = impl;
 
+	spa_log_topic_init(impl->log, &log_topic);
 	impl->config = parse_config(info);
 	if (impl->config.error.empty() && !impl->config.clock_device.empty())
 		open_clock_device(impl);
-	if (impl->config.error.empty()) {
+	if (impl->config.error.empty())
 		impl->reference = impl->clock_device.get() >= 0 ? impl->reference : impl->config.clock;
-		if (const auto probe = utimer::probe(); !probe.ok())
-			fail(impl, probe.message);  // Start tries again: the module may load later
-		else if (impl->config.rate && impl->config.period)
-			acquire_timer(impl, impl->config.rate, impl->config.period);
-	} else {
-		fail(impl, impl->config.error + ". Running as a plain driver without a timer");
-	}
+	// Pinned: the timer (and the loopback's timer_source) exist before ALSA
+	// nodes created after this one open the loopback. Otherwise, or when this
+	// fails (e.g. snd-aloop not loaded yet), the first Start makes it.
+	if (impl->config.rate && impl->config.period)
+		acquire_timer(impl, impl->config.rate, impl->config.period);
+	else if (!impl->config.error.empty())
+		fail(impl, impl->config.error);
+	else if (const auto probe = utimer::probe(); !probe.ok())
+		fail(impl, probe.message);  // shown now; Start tries again (modprobe later)
 
 	impl->timer_source.func = on_timeout;
 	impl->timer_source.data = impl;
@@ -724,10 +827,10 @@ int handle_init(const struct spa_handle_factory *, struct spa_handle *handle,
 	spa_loop_add_source(impl->data_loop, &impl->timer_source);
 
 	if (impl->main_utils) {
-		impl->refresh = spa_loop_utils_add_timer(impl->main_utils, on_refresh, impl);
+		impl->watch = spa_loop_utils_add_timer(impl->main_utils, on_watch, impl);
 		struct timespec second{1, 0};
-		if (impl->refresh)
-			spa_loop_utils_update_timer(impl->main_utils, impl->refresh,
+		if (impl->watch)
+			spa_loop_utils_update_timer(impl->main_utils, impl->watch,
 						    &second, &second, false);
 	}
 	return 0;
@@ -757,8 +860,8 @@ constexpr struct spa_dict_item factory_items[] = {
 	 "Driver node that ticks a userspace-driven ALSA timer every graph period"},
 	{SPA_KEY_FACTORY_USAGE,
 	 "[ clock.id=monotonic|realtime|tai|boottime|monotonic-raw ] [ clock.device=/dev/ptpN ] "
-	 "[ clock.name=<name> ] [ utimer.period=<frames> ] [ utimer.rate=<Hz> ] "
-	 "[ utimer.aloop.card=<card> ]"},
+	 "[ clock.name=<name> ] [ api.utimer.period=<frames> ] [ api.utimer.rate=<Hz> ] "
+	 "[ api.utimer.aloop.card=<card> ]"},
 };
 constexpr struct spa_dict factory_info = {0, std::uint32_t(std::size(factory_items)), factory_items};
 

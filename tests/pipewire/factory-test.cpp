@@ -4,6 +4,8 @@
 // (support.system, support.loop, support.log from the installed libspa-support)
 // and checks the node: its info, its errors, driving cycles from the data loop,
 // and 1000 create/start/destroy rounds (run under ASan/UBSan or valgrind).
+// Test suite "kernel" needs a kernel with userspace-driven timers (run in the
+// VM); "no-kernel" asserts the errors where there is none (the build host).
 //
 // Usage: factory-test <libspa-utimer.so> <libspa-support.so> [doctest options]
 
@@ -20,7 +22,10 @@
 #include <spa/node/io.h>
 #include <spa/node/node.h>
 #include <spa/node/utils.h>
+#include <spa/param/props.h>
 #include <spa/pod/builder.h>
+#include <spa/pod/iter.h>
+#include <spa/node/event.h>
 #include <spa/support/log.h>
 #include <spa/support/loop.h>
 #include <spa/support/plugin.h>
@@ -137,17 +142,53 @@ struct Props {
 // What the node told us through its events and callbacks.
 struct Observer {
 	std::map<std::string, std::string> props;
+	std::map<std::string, std::int64_t> counters;  // from the last Props param
 	int infos = 0;
 	int ready = 0;
+	int errors = 0;  // SPA_NODE_EVENT_Error
 	spa_hook listener{};
 
 	static void on_info(void *data, const spa_node_info *info)
 	{
 		auto *o = static_cast<Observer *>(data);
 		o->infos++;
-		if (info->props)
+		if (info->props) {
+			o->props.clear();  // the node sends all its properties each time
 			for (std::uint32_t i = 0; i < info->props->n_items; ++i)
 				o->props[info->props->items[i].key] = info->props->items[i].value;
+		}
+	}
+	static void on_result(void *data, int, int, std::uint32_t type, const void *result)
+	{
+		auto *o = static_cast<Observer *>(data);
+		if (type != SPA_RESULT_TYPE_NODE_PARAMS)
+			return;
+		const auto *r = static_cast<const spa_result_node_params *>(result);
+		const auto *obj = reinterpret_cast<const spa_pod_object *>(r->param);
+		const spa_pod_prop *prop = spa_pod_find_prop(r->param, nullptr, SPA_PROP_params);
+		REQUIRE(obj->body.type == SPA_TYPE_OBJECT_Props);
+		REQUIRE(prop != nullptr);
+		REQUIRE(spa_pod_is_struct(&prop->value));
+		o->counters.clear();
+		const char *key = nullptr;
+		const spa_pod *value = &prop->value;
+		for (auto *item = static_cast<const spa_pod *>(SPA_POD_BODY_CONST(value));
+		     spa_pod_is_inside(SPA_POD_BODY_CONST(value), SPA_POD_BODY_SIZE(value), item);
+		     item = static_cast<const spa_pod *>(spa_pod_next(item))) {
+			if (key == nullptr) {
+				REQUIRE(spa_pod_get_string(item, &key) == 0);
+			} else {
+				int64_t value = 0;
+				REQUIRE(spa_pod_get_long(item, &value) == 0);
+				o->counters[key] = value;
+				key = nullptr;
+			}
+		}
+	}
+	static void on_event(void *data, const spa_event *event)
+	{
+		if (SPA_NODE_EVENT_ID(event) == SPA_NODE_EVENT_Error)
+			static_cast<Observer *>(data)->errors++;
 	}
 	static int on_ready(void *data, int)
 	{
@@ -155,7 +196,7 @@ struct Observer {
 		return 0;
 	}
 	static constexpr spa_node_events events = {SPA_VERSION_NODE_EVENTS, on_info, nullptr,
-						   nullptr, nullptr};
+						   on_result, on_event};
 	static constexpr spa_node_callbacks callbacks = {SPA_VERSION_NODE_CALLBACKS, on_ready,
 							 nullptr, nullptr};
 
@@ -163,6 +204,14 @@ struct Observer {
 	{
 		REQUIRE(spa_node_add_listener(node, &listener, &events, this) == 0);
 		REQUIRE(spa_node_set_callbacks(node, &callbacks, this) == 0);
+	}
+	// The node's counters now (they are a Props param, not properties).
+	std::int64_t counter(spa_node *node, const std::string &key)
+	{
+		counters.clear();
+		REQUIRE(spa_node_enum_params(node, 1, SPA_PARAM_Props, 0, 1, nullptr) == 0);
+		REQUIRE(counters.count(key) == 1);
+		return counters[key];
 	}
 	~Observer() { spa_hook_remove(&listener); }
 };
@@ -206,87 +255,196 @@ TEST_CASE("without a data loop the node refuses to exist and says why")
 	CHECK(node.result() == -EINVAL);
 }
 
-TEST_CASE("a default node drives cycles with monotonic clock updates")
+namespace {
+
+// A node on the host's loop with its clock and position io set up.
+struct Node {
+	Host &host;
+	Library plugin{plugin_path};
+	Props props;
+	Handle handle;
+	spa_node *node;
+	Observer o;
+	spa_io_position position{};
+
+	Node(Host &h, Props p, std::uint64_t quantum = 256, std::uint32_t rate = 48000)
+		: host(h), props(std::move(p)),
+		  handle(plugin.factory("api.utimer.driver"), &props.dict, host.node_support()),
+		  node(handle.get<spa_node>(SPA_TYPE_INTERFACE_Node))
+	{
+		o.attach(node);
+		position.clock.id = 7;
+		position.clock.duration = quantum;
+		position.clock.rate = SPA_FRACTION(1, rate);
+		REQUIRE(spa_node_set_io(node, SPA_IO_Clock, &position.clock, sizeof(position.clock)) == 0);
+		REQUIRE(spa_node_set_io(node, SPA_IO_Position, &position, sizeof(position)) == 0);
+	}
+	// Another driver's position: we follow it and tick from process().
+	spa_io_position theirs{};
+	void follow(std::uint64_t quantum, std::uint32_t rate)
+	{
+		theirs.clock.id = 2;
+		theirs.clock.duration = quantum;
+		theirs.clock.rate = SPA_FRACTION(1, rate);
+		REQUIRE(spa_node_set_io(node, SPA_IO_Position, &theirs, sizeof(theirs)) == 0);
+	}
+	void iterate(int ms)
+	{
+		spa_loop_control_enter(host.control);
+		spa_loop_control_iterate(host.control, ms);
+		spa_loop_control_leave(host.control);
+	}
+	std::int64_t triggers() { return o.counter(node, "api.utimer.triggers"); }
+};
+
+}  // namespace
+
+TEST_CASE("every node: properties set or absent, counters as a Props param")
 {
 	Host host;
-	Library plugin(plugin_path);
-	Props props{{"node.name", "t"}};
-	Handle handle(plugin.factory("api.utimer.driver"), &props.dict, host.node_support());
-	REQUIRE(handle.result() == 0);
+	Node n(host, {{"node.name", "t"}});
 	void *other = nullptr;
-	CHECK(spa_handle_get_interface(handle.handle(), SPA_TYPE_INTERFACE_Log, &other) == -ENOENT);
-	auto *node = handle.get<spa_node>(SPA_TYPE_INTERFACE_Node);
-
-	Observer o;
-	o.attach(node);
-	CHECK(o.props["node.driver"] == "true");
-	CHECK(o.props["clock.name"] == "api.utimer.monotonic");
-	CHECK(o.props["clock.id"] == "monotonic");
-	CHECK(o.props["utimer.period"] == "quantum");
-	const bool kernel_support = o.props["utimer.state"] != "error";
-	if (!kernel_support)
-		CHECK(o.props["utimer.error"].find("/dev/snd/timer") != std::string::npos);
-
-	spa_io_position position{};
-	position.clock.id = 7;
-	position.clock.duration = 64;
-	position.clock.rate = SPA_FRACTION(1, 48000);
-	CHECK(spa_node_set_io(node, SPA_IO_Clock, &position.clock, sizeof(position.clock)) == 0);
-	CHECK(spa_node_set_io(node, SPA_IO_Position, &position, sizeof(position)) == 0);
-	CHECK(spa_node_set_io(node, SPA_IO_Buffers, nullptr, 0) == -ENOENT);
-	CHECK(std::string(position.clock.name) == "api.utimer.monotonic");
-
-	REQUIRE(send(node, SPA_NODE_COMMAND_Start) == 0);
-	run_cycles(host, o, 50);
-	CHECK(position.clock.position >= 50 * 64);
-	CHECK(position.clock.rate_diff == 1.0);
-	CHECK(position.clock.next_nsec - position.clock.nsec == 64 * SPA_NSEC_PER_SEC / 48000);
-	timespec now{};
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	CHECK(position.clock.nsec <= std::uint64_t(SPA_TIMESPEC_TO_NSEC(&now)));
-
-	// Paused: the timerfd is disarmed, no more cycles.
-	REQUIRE(send(node, SPA_NODE_COMMAND_Pause) == 0);
-	const int ready = o.ready;
-	spa_loop_control_enter(host.control);
-	spa_loop_control_iterate(host.control, 20);
-	spa_loop_control_leave(host.control);
-	CHECK(o.ready == ready);
-
-	if (!kernel_support)
-		CHECK(o.props["utimer.state"] == "error");
-	CHECK(spa_node_process(node) == SPA_STATUS_HAVE_DATA);
-	CHECK(send(node, SPA_NODE_COMMAND_Suspend) == 0);
-	CHECK(send(node, SPA_NODE_COMMAND_ParamBegin) == -ENOTSUP);
+	CHECK(spa_handle_get_interface(n.handle.handle(), SPA_TYPE_INTERFACE_Log, &other) == -ENOENT);
+	CHECK(n.o.props["node.driver"] == "true");
+	CHECK(n.o.props["clock.name"] == "api.utimer.monotonic");
+	CHECK(n.o.props["clock.id"] == "monotonic");
+	CHECK(std::string(n.position.clock.name) == "api.utimer.monotonic");
+	for (const auto &[key, value] : n.o.props) {
+		CAPTURE(key);
+		CHECK(!value.empty());
+		CHECK(key.rfind("utimer.", 0) != 0);  // api.utimer.*, never bare utimer.*
+	}
+	CHECK(n.o.props.count("api.utimer.period") == 0);  // not pinned, no timer yet
+	CHECK(n.o.props.count("clock.device") == 0);
+	CHECK(n.o.counter(n.node, "api.utimer.cycles") == 0);
+	CHECK(n.o.counter(n.node, "api.utimer.errors") == 0);
+	CHECK(n.triggers() == 0);
+	CHECK(spa_node_enum_params(n.node, 1, SPA_PARAM_EnumFormat, 0, 1, nullptr) == -ENOENT);
+	CHECK(spa_node_set_io(n.node, SPA_IO_Buffers, nullptr, 0) == -ENOENT);
+	CHECK(send(n.node, SPA_NODE_COMMAND_ParamBegin) == -ENOTSUP);
 }
 
-TEST_CASE("following another driver: no own wakeups")
+TEST_SUITE("no-kernel")
+{
+TEST_CASE("without kernel support Start fails, the node says why and never wakes")
 {
 	Host host;
-	Library plugin(plugin_path);
-	Handle handle(plugin.factory("api.utimer.driver"), nullptr, host.node_support());
-	auto *node = handle.get<spa_node>(SPA_TYPE_INTERFACE_Node);
-	Observer o;
-	o.attach(node);
-	spa_io_clock own{};
-	own.id = 1;
-	spa_io_position theirs{};
-	theirs.clock.id = 2;
-	theirs.clock.duration = 256;
-	theirs.clock.rate = SPA_FRACTION(1, 48000);
-	spa_node_set_io(node, SPA_IO_Clock, &own, sizeof(own));
-	spa_node_set_io(node, SPA_IO_Position, &theirs, sizeof(theirs));
-	REQUIRE(send(node, SPA_NODE_COMMAND_Start) == 0);
-	spa_loop_control_enter(host.control);
-	spa_loop_control_iterate(host.control, 30);
-	spa_loop_control_leave(host.control);
-	CHECK(o.ready == 0);
-	CHECK(own.position == 0);
+	Node n(host, {});
+	CHECK(send(n.node, SPA_NODE_COMMAND_Start) == -ENODEV);
+	CHECK(n.o.props["api.utimer.state"] == "error");
+	CHECK(n.o.props["api.utimer.error"].find("/dev/snd/timer") != std::string::npos);
+	CHECK(n.o.props.count("api.utimer.id") == 0);
+	n.iterate(50);
+	CHECK(n.o.ready == 0);
+	CHECK(n.o.counter(n.node, "api.utimer.cycles") == 0);
+	// A retry fails the same way; Pause/Suspend are fine.
+	CHECK(send(n.node, SPA_NODE_COMMAND_Start) == -ENODEV);
+	CHECK(send(n.node, SPA_NODE_COMMAND_Suspend) == 0);
+}
+}
+
+TEST_CASE("bad properties: every mistake named at creation, Start refused")
+{
+	Host host;
+	Node n(host, {{"clock.id", "sundial"}, {"api.utimer.period", "12x"}});
+	CHECK(n.o.props["api.utimer.state"] == "error");
+	const auto error = n.o.props["api.utimer.error"];
+	CHECK(error.find("clock.id = \"sundial\"") != std::string::npos);
+	CHECK(error.find("monotonic-raw") != std::string::npos);
+	CHECK(error.find("api.utimer.period = \"12x\"") != std::string::npos);
+	CHECK(n.o.props.count("api.utimer.id") == 0);
+	CHECK(send(n.node, SPA_NODE_COMMAND_Start) == -EINVAL);
+	n.iterate(20);
+	CHECK(n.o.ready == 0);
+	CHECK(n.o.props["api.utimer.error"] == error);
+}
+
+TEST_CASE("clock.device that is not a clock")
+{
+	Host host;
+	for (const char *device : {"/dev/null", "/nonexistent/ptp9"}) {
+		CAPTURE(device);
+		Node n(host, {{"clock.device", device}});
+		CHECK(n.o.props["api.utimer.state"] == "error");
+		CHECK(n.o.props["api.utimer.error"].find(std::string("clock.device = \"") + device) !=
+		      std::string::npos);
+		CHECK(send(n.node, SPA_NODE_COMMAND_Start) == -EINVAL);
+	}
+}
+
+TEST_SUITE("kernel")
+{
+TEST_CASE("driving: clock updates and one tick per period after each cycle")
+{
+	Host host;
+	Node n(host, {}, 64);
+	REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
+	CHECK(n.o.props["api.utimer.state"] == "running");
+	CHECK(n.o.props["api.utimer.period"] == "64");
+	CHECK(n.o.props["api.utimer.rate"] == "48000");
+	const auto id = n.o.props["api.utimer.id"];
+	CHECK(!id.empty());
+	CHECK(n.o.props["api.utimer.timer-source"] == "-1.4." + id);
+	run_cycles(host, n.o, 50);
+	CHECK(n.position.clock.position >= 49 * 64);
+	CHECK(n.position.clock.rate_diff == 1.0);
+	CHECK(n.position.clock.next_nsec - n.position.clock.nsec == 64 * SPA_NSEC_PER_SEC / 48000);
+	timespec now{};
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	CHECK(n.position.clock.nsec <= std::uint64_t(SPA_TIMESPEC_TO_NSEC(&now)));
+	// Each wakeup ticks before it runs the graph: triggers == cycles.
+	CHECK(n.triggers() == n.o.ready);
+	CHECK(n.o.counter(n.node, "api.utimer.cycles") == n.o.ready);
+	CHECK(n.o.counter(n.node, "api.utimer.errors") == 0);
+
+	// Paused: the timerfd is disarmed, no more cycles; the timer stays.
+	REQUIRE(send(n.node, SPA_NODE_COMMAND_Pause) == 0);
+	const int ready = n.o.ready;
+	n.iterate(20);
+	CHECK(n.o.ready == ready);
+	CHECK(n.o.props["api.utimer.id"] == id);
+	REQUIRE(send(n.node, SPA_NODE_COMMAND_Suspend) == 0);
+	n.position.clock.duration = 1024;  // resumed at another quantum: same timer
+	REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
+	CHECK(n.o.props["api.utimer.id"] == id);
+	CHECK(n.o.props["api.utimer.period"] == "64");
+	const auto before = n.triggers();
+	run_cycles(host, n.o, 5);
+	CHECK(n.triggers() - before == 5 * 1024 / 64);
+}
+
+TEST_CASE("following: ticks after process(), at any quantum and rate")
+{
+	Host host;
+	Node n(host, {{"api.utimer.period", "256"}, {"api.utimer.rate", "48000"}});
+	const auto id = n.o.props["api.utimer.id"];
+	REQUIRE(!id.empty());  // pinned: made at creation
+	n.follow(256, 48000);
+	REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
+	n.iterate(30);
+	CHECK(n.o.ready == 0);  // no own wakeups
+	CHECK(n.position.clock.position == 0);
+	CHECK(n.triggers() == 0);
 	for (int i = 0; i < 10; ++i)
-		CHECK(spa_node_process(node) == SPA_STATUS_HAVE_DATA);
+		CHECK(spa_node_process(n.node) == SPA_STATUS_HAVE_DATA);
+	CHECK(n.triggers() == 10);
+	// Quantum 64: one tick every fourth cycle.
+	n.theirs.clock.duration = 64;
+	for (int i = 0; i < 8; ++i)
+		spa_node_process(n.node);
+	CHECK(n.triggers() == 12);
+	// Graph at 96 kHz: 512 frames are one 256-frame period at 48 kHz.
+	n.theirs.clock.duration = 512;
+	n.theirs.clock.rate = SPA_FRACTION(1, 96000);
+	for (int i = 0; i < 4; ++i)
+		spa_node_process(n.node);
+	CHECK(n.triggers() == 16);
+	CHECK(n.o.props["api.utimer.id"] == id);
+	CHECK(n.o.counter(n.node, "api.utimer.errors") == 0);
 	// Now we are the driver of our own position: wakeups resume.
-	spa_node_set_io(node, SPA_IO_Position, nullptr, 0);
-	run_cycles(host, o, 3);
+	REQUIRE(spa_node_set_io(n.node, SPA_IO_Position, &n.position, sizeof(n.position)) == 0);
+	run_cycles(host, n.o, 3);
+	CHECK(n.o.props["api.utimer.id"] == id);
 }
 
 TEST_CASE("a reference clock other than monotonic is tracked with rate_diff near 1")
@@ -294,70 +452,14 @@ TEST_CASE("a reference clock other than monotonic is tracked with rate_diff near
 	for (const char *clock : {"monotonic-raw", "realtime", "tai", "boottime"}) {
 		CAPTURE(clock);
 		Host host;
-		Library plugin(plugin_path);
-		Props props{{"clock.id", clock}};
-		Handle handle(plugin.factory("api.utimer.driver"), &props.dict, host.node_support());
-		auto *node = handle.get<spa_node>(SPA_TYPE_INTERFACE_Node);
-		Observer o;
-		o.attach(node);
-		CHECK(o.props["clock.name"] == std::string("api.utimer.") + clock);
-		spa_io_position position{};
-		position.clock.id = 3;
-		position.clock.duration = 32;
-		position.clock.rate = SPA_FRACTION(1, 48000);
-		spa_node_set_io(node, SPA_IO_Clock, &position.clock, sizeof(position.clock));
-		spa_node_set_io(node, SPA_IO_Position, &position, sizeof(position));
-		REQUIRE(send(node, SPA_NODE_COMMAND_Start) == 0);
-		run_cycles(host, o, 100);
+		Node n(host, {{"clock.id", clock}}, 32);
+		CHECK(n.o.props["clock.name"] == std::string("api.utimer.") + clock);
+		REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
+		run_cycles(host, n.o, 100);
 		// System clocks differ from CLOCK_MONOTONIC by NTP slew, at most 500 ppm.
-		CHECK(std::fabs(position.clock.rate_diff - 1.0) < 1e-3);
+		CHECK(std::fabs(n.position.clock.rate_diff - 1.0) < 1e-3);
 	}
 }
-
-TEST_CASE("bad properties: every mistake named, node still drives")
-{
-	Host host;
-	Library plugin(plugin_path);
-	Props props{{"clock.id", "sundial"}, {"utimer.period", "12x"}};
-	Handle handle(plugin.factory("api.utimer.driver"), &props.dict, host.node_support());
-	REQUIRE(handle.result() == 0);
-	auto *node = handle.get<spa_node>(SPA_TYPE_INTERFACE_Node);
-	Observer o;
-	o.attach(node);
-	CHECK(o.props["utimer.state"] == "error");
-	const auto &error = o.props["utimer.error"];
-	CHECK(error.find("clock.id = \"sundial\"") != std::string::npos);
-	CHECK(error.find("monotonic-raw") != std::string::npos);
-	CHECK(error.find("utimer.period = \"12x\"") != std::string::npos);
-	CHECK(o.props["utimer.id"].empty());
-
-	spa_io_position position{};
-	position.clock.id = 1;
-	position.clock.duration = 128;
-	position.clock.rate = SPA_FRACTION(1, 48000);
-	spa_node_set_io(node, SPA_IO_Clock, &position.clock, sizeof(position.clock));
-	spa_node_set_io(node, SPA_IO_Position, &position, sizeof(position));
-	REQUIRE(send(node, SPA_NODE_COMMAND_Start) == 0);
-	run_cycles(host, o, 5);
-	CHECK(o.props["utimer.state"] == "error");
-	CHECK(o.props["utimer.id"].empty());
-}
-
-TEST_CASE("clock.device that is not a clock")
-{
-	Host host;
-	Library plugin(plugin_path);
-	for (const char *device : {"/dev/null", "/nonexistent/ptp9"}) {
-		CAPTURE(device);
-		Props props{{"clock.device", device}};
-		Handle handle(plugin.factory("api.utimer.driver"), &props.dict, host.node_support());
-		REQUIRE(handle.result() == 0);
-		Observer o;
-		o.attach(handle.get<spa_node>(SPA_TYPE_INTERFACE_Node));
-		CHECK(o.props["utimer.state"] == "error");
-		CHECK(o.props["utimer.error"].find(std::string("clock.device = \"") + device) !=
-		      std::string::npos);
-	}
 }
 
 TEST_CASE("1000 create/start/destroy rounds leave nothing behind")
@@ -367,9 +469,10 @@ TEST_CASE("1000 create/start/destroy rounds leave nothing behind")
 	const auto *factory = plugin.factory("api.utimer.driver");
 	Props variants[] = {
 		{},
-		{{"utimer.period", "256"}, {"clock.id", "monotonic-raw"}},
-		{{"utimer.aloop.card", "Loopback"}},
-		{{"utimer.period", "0"}, {"clock.id", "x"}},
+		{{"api.utimer.period", "256"}, {"clock.id", "monotonic-raw"}},
+		{{"api.utimer.period", "256"}, {"api.utimer.rate", "48000"}},
+		{{"api.utimer.aloop.card", "NoSuchCard"}},
+		{{"api.utimer.period", "0"}, {"clock.id", "x"}},
 		{{"clock.device", "/dev/null"}},
 	};
 	for (int round = 0; round < 1000; ++round) {
@@ -385,8 +488,7 @@ TEST_CASE("1000 create/start/destroy rounds leave nothing behind")
 		position.clock.rate = SPA_FRACTION(1, 48000);
 		spa_node_set_io(node, SPA_IO_Clock, &position.clock, sizeof(position.clock));
 		spa_node_set_io(node, SPA_IO_Position, &position, sizeof(position));
-		REQUIRE(send(node, SPA_NODE_COMMAND_Start) == 0);
-		if (round % 100 == 0)
+		if (send(node, SPA_NODE_COMMAND_Start) == 0 && round % 100 == 0)
 			run_cycles(host, o, 2);
 		if (round % 2)
 			REQUIRE(send(node, SPA_NODE_COMMAND_Suspend) == 0);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Pure logic of the SPA plugin: property parsing and period accounting.
+// Pure logic of the SPA plugin: property parsing, period accounting, the
+// driver's clock arithmetic (with a fake graph position) and the reference DLL.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -10,10 +11,13 @@
 #include <doctest/doctest.h>
 
 #include "config.hpp"
+#include "driver-clock.hpp"
 #include "period-counter.hpp"
 #include "rate-tracker.hpp"
 
+using utimer::spa::ClockCycle;
 using utimer::spa::Config;
+using utimer::spa::DriverClock;
 using utimer::spa::parse_config;
 using utimer::spa::PeriodCounter;
 using utimer::spa::RateTracker;
@@ -30,38 +34,125 @@ Config parse(std::vector<spa_dict_item> items)
 
 TEST_CASE("period counter: quantum == period gives one trigger per cycle")
 {
-	PeriodCounter c(256);
+	PeriodCounter c(256, 48000);
 	for (int i = 0; i < 1000; ++i)
-		REQUIRE(c.advance(256) == 1);
+		REQUIRE(c.advance(256, 48000) == 1);
 	CHECK(c.pending() == 0);
 }
 
-TEST_CASE("period counter: other ratios carry frames so triggers*period tracks frames")
+TEST_CASE("period counter: any quantum sequence: triggers*period tracks frames exactly")
 {
 	struct Case { std::uint32_t period; std::vector<std::uint64_t> quanta; };
 	const Case cases[] = {
 		{256, {1024}}, {1024, {256}}, {441, {256}}, {256, {441}},
 		{480, {128, 1024, 32, 8192, 333}}, {1, {1024}}, {8192, {1}},
+		// a quantum change with the timer kept: 256 -> 64 -> 1024 -> 256
+		{256, {256, 256, 64, 64, 64, 1024, 256}},
 	};
 	for (const auto &tc : cases) {
 		CAPTURE(tc.period);
-		PeriodCounter c(tc.period);
+		PeriodCounter c(tc.period, 48000);
 		std::uint64_t frames = 0, triggers = 0;
 		for (int i = 0; i < 10000; ++i) {
 			const auto q = tc.quanta[i % tc.quanta.size()];
 			frames += q;
-			triggers += c.advance(q);
-			REQUIRE(triggers * tc.period + c.pending() == frames);
-			REQUIRE(c.pending() < tc.period);
+			triggers += c.advance(q, 48000);
+			REQUIRE(triggers * tc.period * 48000 + c.pending() == frames * 48000);
+			REQUIRE(c.pending() < tc.period * 48000ull);
 		}
 	}
-	PeriodCounter c(1024);
-	CHECK(c.advance(256) == 0);
-	CHECK(c.advance(256) == 0);
-	CHECK(c.advance(256) == 0);
-	CHECK(c.advance(256) == 1);
-	CHECK(PeriodCounter(256).advance(1024) == 4);
-	CHECK(PeriodCounter().advance(1024) == 0);  // no timer: never triggers
+	PeriodCounter c(1024, 48000);
+	CHECK(c.advance(256, 48000) == 0);
+	CHECK(c.advance(256, 48000) == 0);
+	CHECK(c.advance(256, 48000) == 0);
+	CHECK(c.advance(256, 48000) == 1);
+	CHECK(PeriodCounter(256, 48000).advance(1024, 48000) == 4);
+	CHECK(PeriodCounter().advance(1024, 48000) == 0);  // no timer: never triggers
+}
+
+TEST_CASE("period counter: a graph at another rate ticks by graph time")
+{
+	// Timer: 256 frames at 48 kHz (5.333 ms). Graph at 96 kHz: 512 graph
+	// frames per period; at 44.1 kHz: 235.2 graph frames per period.
+	PeriodCounter c(256, 48000);
+	std::uint64_t triggers = 0;
+	for (int i = 0; i < 1000; ++i)
+		triggers += c.advance(512, 96000);
+	CHECK(triggers == 1000);
+	CHECK(c.pending() == 0);
+	triggers = 0;
+	std::uint64_t frames = 0;
+	for (int i = 0; i < 44100 / 441 * 10; ++i) {  // 10 s at 44.1 kHz
+		triggers += c.advance(441, 44100);
+		frames += 441;
+	}
+	CHECK(frames == 441000);
+	CHECK(triggers * 256 * 44100 + c.pending() == frames * 48000);
+	CHECK(triggers == 1875);  // 10 s of 5.333 ms periods
+	// Back to 48 kHz mid-period: the remainder is rescaled, not lost or doubled.
+	PeriodCounter d(256, 48000);
+	CHECK(d.advance(128, 48000) == 0);      // half a period
+	CHECK(d.advance(128, 96000) == 0);      // a quarter more, at 96 kHz
+	CHECK(d.advance(64, 48000) == 1);       // and the last quarter
+	CHECK(d.pending() == 0);
+}
+
+TEST_CASE("driver clock: next_nsec from the absolute position, no per-cycle drift")
+{
+	// 256 frames at 48 kHz = 5333333.33 ns: truncating each cycle would be
+	// 1 ns early every 3 cycles; from the epoch it is exact at every cycle.
+	DriverClock clock;
+	const std::uint64_t t0 = 1'000'000'000;
+	clock.restart(t0);
+	ClockCycle c{};
+	for (std::uint64_t n = 1; n <= 900000; ++n) {  // 80 minutes of cycles
+		c = clock.advance(256, 48000, 1.0, false);
+		REQUIRE(c.next_nsec == t0 + n * 256 * 1'000'000'000ull / 48000);
+		REQUIRE(!c.discont);
+	}
+	CHECK(c.position == 899999ull * 256);
+	CHECK(c.nsec == t0 + 899999ull * 256 * 1'000'000'000ull / 48000);
+	CHECK(c.rate_diff == 1.0);
+}
+
+TEST_CASE("driver clock: a quantum change keeps the timeline; a rate change starts an epoch")
+{
+	DriverClock clock;
+	clock.restart(0);
+	ClockCycle c = clock.advance(256, 48000, 1.0, false);
+	CHECK(c.nsec == 0);
+	CHECK(c.next_nsec == 5333333);
+	c = clock.advance(64, 48000, 1.0, false);   // quantum 256 -> 64
+	CHECK(c.nsec == 5333333);
+	CHECK(c.position == 256);
+	CHECK(c.next_nsec == 320ull * 1'000'000'000 / 48000);
+	c = clock.advance(441, 44100, 1.0, false);  // rate change: epoch at this cycle
+	CHECK(c.nsec == 320ull * 1'000'000'000 / 48000);
+	CHECK(c.position == 320);
+	CHECK(c.next_nsec == c.nsec + 10'000'000);
+	for (int i = 0; i < 99; ++i)
+		c = clock.advance(441, 44100, 1.0, false);
+	CHECK(c.next_nsec == 320ull * 1'000'000'000 / 48000 + 1'000'000'000);
+}
+
+TEST_CASE("driver clock: following a reference (rate_diff) and its steps")
+{
+	DriverClock clock;
+	clock.restart(0);
+	// The reference runs 100 ppm fast: cycles come 100 ppm sooner.
+	ClockCycle c{};
+	for (int i = 0; i < 1875; ++i)  // 10 s
+		c = clock.advance(256, 48000, 1.0001, false);
+	const double expect = 1875 * 256 * 1e9 / 48000 / 1.0001;
+	CHECK(std::fabs(double(c.next_nsec) - expect) < 2.0);
+	// A step: this cycle starts a new timeline and says so.
+	const std::uint64_t due = clock.due_ns();
+	c = clock.advance(256, 48000, 1.0, true);
+	CHECK(c.discont);
+	CHECK(c.nsec == due);
+	CHECK(c.next_nsec == due + 5333333);
+	c = clock.advance(256, 48000, 1.0, false);
+	CHECK(!c.discont);
 }
 
 TEST_CASE("config: defaults")
@@ -96,37 +187,37 @@ TEST_CASE("config: clock.device")
 	      std::string::npos);
 }
 
-TEST_CASE("config: utimer.period and utimer.aloop.card")
+TEST_CASE("config: api.utimer.period, api.utimer.rate and api.utimer.aloop.card")
 {
-	CHECK(parse({{"utimer.period", "256"}}).period == 256);
-	CHECK(parse({{"utimer.period", "8192"}}).period == 8192);
-	CHECK(parse({{"utimer.period", ""}}).period == 0);
+	CHECK(parse({{"api.utimer.period", "256"}}).period == 256);
+	CHECK(parse({{"api.utimer.period", "8192"}}).period == 8192);
+	CHECK(parse({{"api.utimer.period", ""}}).period == 0);
 	for (const char *bad : {"0", "8193", "-1", "256 ", "0x100", "abc", "99999999999"}) {
 		CAPTURE(bad);
-		const Config c = parse({{"utimer.period", bad}});
+		const Config c = parse({{"api.utimer.period", bad}});
 		CHECK(c.period == 0);
-		CHECK(c.error.find("utimer.period = \"" + std::string(bad) + "\"") != std::string::npos);
+		CHECK(c.error.find("api.utimer.period = \"" + std::string(bad) + "\"") != std::string::npos);
 		CHECK(c.error.find("1..8192") != std::string::npos);
 	}
-	CHECK(parse({{"utimer.aloop.card", "Loopback"}}).aloop_card == "Loopback");
-	CHECK(parse({{"utimer.rate", "44100"}}).rate == 44100);
+	CHECK(parse({{"api.utimer.aloop.card", "Loopback"}}).aloop_card == "Loopback");
+	CHECK(parse({{"api.utimer.rate", "44100"}}).rate == 44100);
 	CHECK(parse({}).rate == 0);
 	for (const char *bad : {"0", "768001", "48k", "-48000", " 48000"}) {
 		CAPTURE(bad);
-		const Config c = parse({{"utimer.rate", bad}});
+		const Config c = parse({{"api.utimer.rate", bad}});
 		CHECK(c.rate == 0);
-		CHECK(c.error.find("utimer.rate = \"" + std::string(bad) + "\" is not a sample rate") !=
+		CHECK(c.error.find("api.utimer.rate = \"" + std::string(bad) + "\" is not a sample rate") !=
 		      std::string::npos);
 	}
 }
 
 TEST_CASE("config: all mistakes reported together; a bad clock.id keeps monotonic")
 {
-	const Config c = parse({{"clock.id", "sundial"}, {"utimer.period", "x"}});
+	const Config c = parse({{"clock.id", "sundial"}, {"api.utimer.period", "x"}});
 	CHECK(c.clock == CLOCK_MONOTONIC);
 	CHECK(c.error.find("clock.id = \"sundial\" is not a clock: use one of monotonic, realtime, "
 			   "tai, boottime, monotonic-raw") != std::string::npos);
-	CHECK(c.error.find("utimer.period") != std::string::npos);
+	CHECK(c.error.find("api.utimer.period") != std::string::npos);
 }
 
 namespace {
