@@ -17,6 +17,10 @@ case $clocksource in
 	[ -n "${BENCH_ANY_CLOCKSOURCE:-}" ] || { echo "bench: guest clocksource is $clocksource (TSC calibration failed): booting again"; exit 3; } ;;
 esac
 echo "bench: kernel $(uname -r) ($UTIMER_KERNEL), clocksource $clocksource"
+# The host notes when the marks appear (tools/demo.d/pace.py): the report
+# checks the guest's clock against the host's over the whole run.
+pace=$repo/tools/demo.d/pace.py
+python3 "$pace" mark "$out" bench-start
 echo "$(uname -r) $clocksource" >"$out/kernel.txt"
 modprobe snd-aloop enable=1,1 pcm_substreams=8,8 || { echo "bench: modprobe snd-aloop failed"; exit 1; }
 for what in trigger-cost latency scale; do
@@ -34,3 +38,4 @@ else
 	echo "bench: spa-plugin/bench/cycle-cost.sh or the plugin is missing: PipeWire cycle cost skipped" |
 		tee "$out/cycle-cost.txt"
 fi
+python3 "$pace" mark "$out" bench-end

@@ -23,6 +23,7 @@ skew_ppm=500
 warmup=${DEMO_WARMUP:-20}
 plugin_dir=$build/spa-plugin
 drift_monitor=$build/tools/demo.d/drift-monitor
+pace=$(dirname "${BASH_SOURCE[0]}")/pace.py
 spa_dir=$(pkg-config --variable=plugindir libspa-0.2 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/spa-0.2)
 work=$(mktemp -d /tmp/demo.XXXXXX)
 daemon_pid=
@@ -182,8 +183,12 @@ run_mode() {  # MODE
 		say "linking the ALSA source to pw-record failed"
 	say "graph running; ${warmup}s for the driver to lock to MONOTONIC_RAW, then ${seconds}s measured"
 	sleep "$warmup"
+	# The host notes when each mark appears (tools/demo.d/pace.py): the
+	# report compares the guest's clock with the host's over the window.
+	python3 "$pace" mark "$out" "$mode-start"
 	"$drift_monitor" "$id" $period /proc/asound/Loopback/pcm1c/sub0/status "$seconds" 500 \
 		>"$out/drift-$mode.tsv" 2>"$out/drift-$mode.err"
+	python3 "$pace" mark "$out" "$mode-end"
 	kill -INT $rec_pid $aplay_pid 2>/dev/null
 	wait $rec_pid $aplay_pid 2>/dev/null
 	bg_pids=()
@@ -238,6 +243,8 @@ print(f"bitexact={'yes' if ok else 'no'} compared={compared} gaps={gaps} lost={l
 PY
 	{
 		echo "mode=$mode"
+		echo "rate=$rate"
+		echo "period=$period"
 		echo "timer_id=$id"
 		echo "triggers=$triggers"
 		echo "xruns_pipewire=$xrun_pw"

@@ -10,6 +10,9 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pace  # noqa: E402
+
 out, seconds = sys.argv[1], sys.argv[2]
 modes = ["jiffies", "utimer"]
 titles = {"jiffies": "snd-aloop on jiffies (today)", "utimer": "snd-aloop on utimer"}
@@ -25,17 +28,46 @@ def load(mode):
             k, v = line.rstrip("\n").split("=", 1)
             env[k] = " ".join(shlex.split(v)) if v else ""
     drift = []
+    cycles = []
     tsv = os.path.join(out, f"drift-{mode}.tsv")
     if os.path.exists(tsv):
         for line in open(tsv):
             if not line.startswith("#") and line.strip():
                 t, ticks, hw, d = line.split()
                 drift.append((float(t), int(d)))
+                cycles.append((float(t), int(ticks)))
     env["drift"] = drift
+    env["cycles"] = cycles
     return env
 
 
 res = {m: load(m) for m in modes}
+
+
+def kept_up():
+    """pace.py's verdicts for every mode that has a result."""
+    verdicts = []
+    for m in modes:
+        r = res[m]
+        if r is None:
+            continue
+        period, rate = int(r.get("period") or 1024), int(r.get("rate") or 48000)
+        verdicts.append(pace.graph_check(r["cycles"], period, rate, f"{m} run"))
+        verdicts.append(pace.clock_check(out, f"{m}-start", f"{m}-end", f"{m} run"))
+    return verdicts
+
+
+verdicts = kept_up()
+load = " / ".join(f"{m} {pace.load_during(out, f'{m}-start', f'{m}-end')}" for m in modes if res[m])
+if not all(v.ok for v in verdicts):
+    print("REFUSED: the guest did not keep up, so this run measured the host's load, not the timers.")
+    for v in verdicts:
+        print(f"  {'ok  ' if v.ok else 'FAIL'} {v.text}")
+    print(f"  host load average (1 min) during the measurements: {load}")
+    print(f"Limits: graph within {pace.GRAPH_TOLERANCE * 100:.0f} % of real time, guest clock "
+          f"within {pace.CLOCK_TOLERANCE_PPM} ppm of the host's. Run again on a quieter host "
+          f"(no table, no plot from this run; raw data in {out}).")
+    sys.exit(3)
 rows = []
 
 
@@ -94,6 +126,11 @@ print("|" + "-" * (w0 + 2) + "|" + "|".join("-" * (x + 2) for x in w) + "|")
 for (t, _), c in zip(table, cells):
     print(f"| {t:{w0}} | " + " | ".join(f"{c[i]:{w[i]}}" for i in range(len(modes))) + " |")
 
+print("\nthe guest kept up:")
+for v in verdicts:
+    print(f"  {v.text}")
+print(f"  host load average (1 min) during the measurements: {load}")
+
 cs = os.path.join(out, "clocksource.txt")
 if os.path.exists(cs) and "jiffies" in open(cs).read():
     print(f"\nWARNING: the guest ran on the {open(cs).read().strip()} clocksource (its TSC calibration "
@@ -126,6 +163,9 @@ plot {plots}
         print(f"\nplot: {png}")
     except (OSError, subprocess.CalledProcessError) as e:
         script = script.replace("pngcairo", "png")
-        subprocess.run(["gnuplot"], input=script, text=True, check=False)
+        try:
+            subprocess.run(["gnuplot"], input=script, text=True, check=False)
+        except OSError:
+            pass  # no gnuplot at all: said below
         print(f"\nplot: {png}" if os.path.exists(png) else f"\nplot failed: {e}")
 print(f"details: {out} (pipewire-*.log, drift-*.tsv, compare-*.txt, test-app.log)")

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""tools/demo's and tools/bench's refusal of runs where the guest did not keep
+up, on the host: the real pace.py watcher and marks (host and "guest" are the
+same machine here, so the clocks must agree), and demo's report.py on result
+directories shaped like the guest's -- the issue's starved jiffies run (570
+cycles of 1024 frames in 29 s), a healthy run, a guest clock running 1 % slow,
+and a run without marks.
+
+Usage: report-test.py REPO
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+repo = sys.argv[1]
+pace_py = os.path.join(repo, "tools", "demo.d", "pace.py")
+report_py = os.path.join(repo, "tools", "demo.d", "report.py")
+bench_report_py = os.path.join(repo, "tools", "bench.d", "report.py")
+sys.path.insert(0, os.path.dirname(pace_py))
+import pace  # noqa: E402
+
+failures = []
+
+
+def check(ok, what):
+    print(("ok     " if ok else "FAILED ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def write_mode(out, mode, cycles, seconds, period=1024, rate=48000):
+    """result-MODE.env and drift-MODE.tsv as guest.sh writes them."""
+    with open(os.path.join(out, f"result-{mode}.env"), "w") as f:
+        f.write(f"mode={mode}\nrate={rate}\nperiod={period}\ntimer_id=0\ntriggers={cycles}\n"
+                "xruns_pipewire=0\nxruns_aplay=0\nrate_samples=''\nmatching='matching:0'\n"
+                "bitexact=yes\ncompared=1000000\ngaps=0\nlost=0\nfirst_diff=-\n")
+    with open(os.path.join(out, f"drift-{mode}.tsv"), "w") as f:
+        f.write("# seconds ticks hw_ptr drift_frames\n")
+        steps = 10
+        for i in range(steps + 1):
+            t = seconds * i / steps
+            c = cycles * i // steps
+            hw = int(t * rate)
+            f.write(f"{t:.3f} {c} {hw} {hw - c * period}\n")
+
+
+def write_marks(out, mode, guest_seconds, host_seconds, load="0.40"):
+    os.makedirs(os.path.join(out, "marks"), exist_ok=True)
+    base_g, base_h = 1000.0 + len(mode), 5000.0 + len(mode)
+    with open(os.path.join(out, "host-marks.tsv"), "a") as tsv:
+        for name, g, h in ((f"{mode}-start", base_g, base_h),
+                           (f"{mode}-end", base_g + guest_seconds, base_h + host_seconds)):
+            open(os.path.join(out, "marks", name), "w").write(f"raw={g:.6f} monotonic={g:.6f}\n")
+            tsv.write(f"{name} {h:.6f} {load}\n")
+
+
+def report(out):
+    r = subprocess.run([sys.executable, report_py, out, "30"], capture_output=True, text=True,
+                       env=dict(os.environ, PATH="/nonexistent"))  # no gnuplot: no plot
+    return r.returncode, r.stdout + r.stderr
+
+
+# 1. The mechanism itself: a watcher and two marks on this machine.
+with tempfile.TemporaryDirectory() as out:
+    watcher = subprocess.Popen([sys.executable, pace_py, "watch", out])
+    try:
+        time.sleep(0.3)
+        subprocess.run([sys.executable, pace_py, "mark", out, "x-start"], check=True)
+        time.sleep(1.0)
+        subprocess.run([sys.executable, pace_py, "mark", out, "x-end"], check=True)
+        time.sleep(0.3)
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    v = pace.clock_check(out, "x-start", "x-end", "live")
+    # Same clock on both sides: only the watcher's poll and process start-up
+    # separate them (<= 5 ms + scheduling over 1 s).
+    check(v.value is not None and abs(v.value) < 50000, f"watcher and marks on one machine: {v.text}")
+    check(pace.load_during(out, "x-start", "x-end").count("?") == 0, "the host's load is recorded")
+
+# 2. The issue's jiffies run: 570 cycles of 1024 frames in 29 s.
+with tempfile.TemporaryDirectory() as out:
+    write_mode(out, "jiffies", 570, 29.0)
+    write_marks(out, "jiffies", 29.0, 29.0, load="11.52")
+    write_mode(out, "utimer", 1405, 30.0)
+    write_marks(out, "utimer", 30.0, 30.0, load="11.80")
+    code, text = report(out)
+    check(code == 3, f"starved run refused (exit {code})")
+    check("REFUSED" in text and "570 cycles of 1024 frames in 29.0 s" in text and "41.9 % of real time" in text,
+          "says why, with the numbers")
+    check("11.52" in text, "quotes the host's load")
+    check("frames drifted" not in text and "ppm;" not in text, "prints no table")
+
+# 3. A healthy run: the table, and what was checked.
+with tempfile.TemporaryDirectory() as out:
+    for mode in ("jiffies", "utimer"):
+        write_mode(out, mode, 1406, 30.0)  # 1406 x 1024 / 48000 = 29.99 s
+        write_marks(out, mode, 30.0, 30.001)
+    code, text = report(out)
+    check(code == 0, f"healthy run reported (exit {code})")
+    check("frames drifted" in text and "the guest kept up" in text and "REFUSED" not in text,
+          "table and the kept-up lines")
+
+# 4. The graph kept up by the guest's clock, but that clock ran 1 % slow.
+with tempfile.TemporaryDirectory() as out:
+    for mode in ("jiffies", "utimer"):
+        write_mode(out, mode, 1406, 30.0)
+        write_marks(out, mode, 30.0, 30.3)
+    code, text = report(out)
+    check(code == 3 and "REFUSED" in text and "-9901 ppm" in text, "a slow guest clock is refused")
+
+# 5. No marks (the watcher did not run): refused, not trusted.
+with tempfile.TemporaryDirectory() as out:
+    for mode in ("jiffies", "utimer"):
+        write_mode(out, mode, 1406, 30.0)
+    code, text = report(out)
+    check(code == 3 and "was pace.py watch running?" in text, "missing marks are refused")
+
+# 6. Bench: a run whose guest clock disagrees with the host's prints no table.
+if os.path.exists(bench_report_py):
+    with tempfile.TemporaryDirectory() as out:
+        os.makedirs(os.path.join(out, "6.1"))
+        with open(os.path.join(out, "6.1", "trigger-cost.jsonl"), "w") as f:
+            f.write('{"metric": "trigger_cost.eventfd_write", "value": 100}\n')
+        write_marks(os.path.join(out, "6.1"), "bench", 100.0, 104.0, load="9.0")
+        r = subprocess.run([sys.executable, bench_report_py, out, "6.1"], capture_output=True, text=True)
+        check(r.returncode == 3 and "REFUSED" in r.stdout and "| measurement |" not in r.stdout,
+              f"bench refuses a slow guest (exit {r.returncode})")
+    with tempfile.TemporaryDirectory() as out:
+        os.makedirs(os.path.join(out, "6.1"))
+        with open(os.path.join(out, "6.1", "trigger-cost.jsonl"), "w") as f:
+            f.write('{"metric": "trigger_cost.eventfd_write", "value": 100}\n')
+        write_marks(os.path.join(out, "6.1"), "bench", 100.0, 100.01)
+        r = subprocess.run([sys.executable, bench_report_py, out, "6.1"], capture_output=True, text=True)
+        check(r.returncode == 0 and "| measurement |" in r.stdout, f"bench prints a healthy run (exit {r.returncode})")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)

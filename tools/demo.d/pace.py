@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Did the guest keep up? tools/demo and tools/bench refuse to print numbers
+from a run where it did not.
+
+A TCG guest on a loaded host falls behind: its PipeWire graph makes fewer
+cycles than real time asks for (the issue's jiffies run: 570 cycles of 1024
+frames in 29 s, 42 % of real time), or its clocks stop agreeing with the
+host's. Numbers measured in such a run describe the host's load, not the
+timers. Two checks:
+
+  graph    graph cycles x period / rate against the guest's CLOCK_MONOTONIC_RAW
+           over the measured window (drift-monitor's rows: seconds, ticks, ...)
+  clocks   the guest's CLOCK_MONOTONIC_RAW against the host's CLOCK_MONOTONIC
+           between two marks: the guest creates OUT/marks/NAME (holding its
+           clock readings), the host's watcher notes when each appears.
+
+Usage:
+  pace.py watch OUT          (host, in the background while the VM runs; stops
+                              on SIGTERM) -> OUT/host-marks.tsv
+  pace.py mark OUT NAME      (guest) -> OUT/marks/NAME
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+# A healthy run: the driver paces the graph by MONOTONIC_RAW, so it is exact
+# to a cycle (21 ms of 30 s at 1024 frames, 0.07 %).
+GRAPH_TOLERANCE = 0.01
+# Marks are seen within the watcher's 5 ms poll plus a 9p round trip.
+CLOCK_TOLERANCE_PPM = 2000
+POLL_S = 0.005
+
+
+def host_load() -> str:
+    try:
+        return open("/proc/loadavg").read().split()[0]
+    except OSError:
+        return "?"
+
+
+def watch(out: str) -> None:
+    marks = os.path.join(out, "marks")
+    os.makedirs(marks, exist_ok=True)
+    seen: set[str] = set(os.listdir(marks))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    with open(os.path.join(out, "host-marks.tsv"), "a") as tsv:
+        tsv.write(f"# name host_monotonic_s host_load1 (started {time.time():.0f})\n")
+        tsv.flush()
+        while not stop:
+            try:
+                names = os.listdir(marks)
+            except OSError:
+                names = []
+            now = time.clock_gettime(time.CLOCK_MONOTONIC)
+            for name in names:
+                if name not in seen and not name.startswith("."):
+                    seen.add(name)
+                    tsv.write(f"{name} {now:.6f} {host_load()}\n")
+                    tsv.flush()
+            time.sleep(POLL_S)
+
+
+def mark(out: str, name: str) -> None:
+    marks = os.path.join(out, "marks")
+    os.makedirs(marks, exist_ok=True)
+    raw = time.clock_gettime(time.CLOCK_MONOTONIC_RAW)
+    mono = time.clock_gettime(time.CLOCK_MONOTONIC)
+    # Written under a hidden name and renamed: the watcher sees it whole, and
+    # at once after the reading.
+    tmp = os.path.join(marks, "." + name)
+    with open(tmp, "w") as f:
+        f.write(f"raw={raw:.6f} monotonic={mono:.6f}\n")
+    os.rename(tmp, os.path.join(marks, name))
+
+
+# ---- checks (report.py of demo and bench) --------------------------------------
+
+class Verdict:
+    """ok, the measured value, and one sentence for the report."""
+
+    def __init__(self, ok: bool, value: float | None, text: str):
+        self.ok, self.value, self.text = ok, value, text
+
+
+def graph_check(rows: list[tuple[float, int]], period: int, rate: int, label: str) -> Verdict:
+    """rows: (guest seconds since the window began, graph cycles since then)."""
+    if len(rows) < 2 or rows[-1][0] <= 0:
+        return Verdict(False, None, f"{label}: no graph cycles were measured (drift-monitor "
+                                    "recorded no window)")
+    seconds, cycles = rows[-1]
+    audio = cycles * period / rate
+    share = audio / seconds
+    text = (f"{label}: the graph made {cycles} cycles of {period} frames in {seconds:.1f} s "
+            f"= {audio:.1f} s of audio ({share * 100:.1f} % of real time)")
+    return Verdict(abs(share - 1) <= GRAPH_TOLERANCE, share, text)
+
+
+def read_marks(out: str) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """-> (guest raw seconds by name, host seconds by name, host load by name)."""
+    guest, host, load = {}, {}, {}
+    marks = os.path.join(out, "marks")
+    if os.path.isdir(marks):
+        for name in os.listdir(marks):
+            if name.startswith("."):
+                continue
+            fields = dict(kv.split("=", 1) for kv in open(os.path.join(marks, name)).read().split())
+            guest[name] = float(fields["raw"])
+    tsv = os.path.join(out, "host-marks.tsv")
+    if os.path.exists(tsv):
+        for line in open(tsv):
+            if line.startswith("#") or not line.strip():
+                continue
+            name, t, l = line.split()
+            host[name], load[name] = float(t), l
+    return guest, host, load
+
+
+def clock_check(out: str, start: str, end: str, label: str) -> Verdict:
+    guest, host, _ = read_marks(out)
+    missing = [n for n in (start, end) if n not in guest or n not in host]
+    if missing:
+        return Verdict(False, None, f"{label}: cannot compare the guest's clock with the host's "
+                                    f"(mark {', '.join(missing)} missing: was pace.py watch running?)")
+    g = guest[end] - guest[start]
+    h = host[end] - host[start]
+    if h <= 0:
+        return Verdict(False, None, f"{label}: host saw the marks in the wrong order")
+    ppm = (g / h - 1) * 1e6
+    text = (f"{label}: {g:.2f} s passed on the guest's clock while {h:.2f} s passed on the "
+            f"host's ({ppm:+.0f} ppm)")
+    return Verdict(abs(ppm) <= CLOCK_TOLERANCE_PPM, ppm, text)
+
+
+def load_during(out: str, start: str, end: str) -> str:
+    _, _, load = read_marks(out)
+    return f"{load.get(start, '?')} .. {load.get(end, '?')}"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[1] == "watch":
+        watch(argv[2])
+        return 0
+    if len(argv) == 4 and argv[1] == "mark":
+        mark(argv[2], argv[3])
+        return 0
+    print(__doc__.split("Usage:")[1], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
