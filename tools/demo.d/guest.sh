@@ -77,10 +77,19 @@ prop() {
 		     | .info.props[$k] | if . == null then "" else tostring end'
 }
 
+# The node's counters are in its Props param (a flat key, value list), not
+# in its properties.
+counter() {
+	timeout 20 pw-dump 2>/dev/null | jq -r --arg n "$1" --arg k "$2" \
+		'.[] | select(.type == "PipeWire:Interface:Node" and .info.props["node.name"] == $n)
+		     | .info.params.Props[0].params as $p
+		     | [range(0; $p | length; 2) | select($p[.] == $k) | $p[. + 1]] | first // empty'
+}
+
 write_config() {  # MODE FILE
 	local bind= shared_clock=
 	if [ "$1" = utimer ]; then
-		bind="utimer.aloop.card = Loopback"
+		bind="api.utimer.aloop.card = Loopback"
 		# The loopback IS clocked by the driver: say so, and PipeWire's ALSA
 		# node does no rate matching (same clock.name as the driver).
 		shared_clock="clock.name = utimer.demo"
@@ -122,8 +131,8 @@ context.objects = [
             priority.driver  = 30000
             clock.id         = monotonic-raw
             clock.name       = utimer.demo
-            utimer.rate      = $rate
-            utimer.period    = $period
+            api.utimer.rate   = $rate
+            api.utimer.period = $period
             $bind
         }
     }
@@ -160,10 +169,10 @@ run_mode() {  # MODE
 	local i
 	for i in $(seq 100); do timeout 5 pw-cli info 0 >/dev/null 2>&1 && break; sleep 0.2; done
 	local id state
-	id=$(prop utimer-driver utimer.id)
-	state=$(prop utimer-driver utimer.state)
-	say "driver: utimer.state=$state utimer.id=$id timer_source(Loopback)='$(cat /proc/asound/Loopback/timer_source)'"
-	[ -n "$id" ] || { say "the driver has no timer: $(prop utimer-driver utimer.error)"; return 1; }
+	id=$(prop utimer-driver api.utimer.id)
+	state=$(prop utimer-driver api.utimer.state)
+	say "driver: api.utimer.state=$state api.utimer.id=$id timer_source(Loopback)='$(cat /proc/asound/Loopback/timer_source)'"
+	[ -n "$id" ] || { say "the driver has no timer: $(prop utimer-driver api.utimer.error)"; return 1; }
 
 	# The legacy player on the loopback's playback side; a big buffer so it
 	# survives the seconds before the graph runs.
@@ -193,7 +202,7 @@ run_mode() {  # MODE
 	wait $rec_pid $aplay_pid 2>/dev/null
 	bg_pids=()
 	local triggers
-	triggers=$(prop utimer-driver utimer.triggers)
+	triggers=$(counter utimer-driver api.utimer.triggers)
 	stop_daemon
 
 	# Results, as shell assignments for the host side.
