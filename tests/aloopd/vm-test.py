@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""utimer-aloopd and a per-user PipeWire on a real kernel (tools/vm/utimer-vm
+runs this as root in the guest; TAP output).
+
+Usage: vm-test.py BUILD_DIR
+
+1. Users: the guest's / is the host's, read-only. The test's users exist for
+   this boot only: /etc/passwd and /etc/group with two more entries are bind-
+   mounted over the real ones (in the guest, which is thrown away). The
+   alternative, tools/install-deps creating them on the host, would leave
+   accounts on every CI machine and make a fresh clone's test fail until
+   someone ran it as root. utimer-user is in 'audio', utimer-outsider is not.
+   /dev/snd/* get group audio, mode 0660: what Debian's udev rule does
+   (50-udev-default.rules: SUBSYSTEM=="sound", GROUP="audio").
+2. The service runs as root, started as systemd would start it: by
+   systemd-socket-activate on /run/utimer-aloopd.socket, whose group and mode
+   are then set as utimer-aloopd.socket's SocketGroup=/SocketMode= say.
+3. Bindings through the service as the user: bind and release, a killed
+   client, a stale -1.4.N left on the card, a card another live timer clocks,
+   two clients on one card, a non-member, a client lying about its timer id,
+   the service stopping while bound, root binding directly.
+4. PipeWire as the user, with WirePlumber, reading the shipped example
+   (spa-plugin/conf/utimer-loopback-example.conf) as a drop-in: its driver
+   node binds Loopback through the service; aplay into hw:Loopback,0,1 and
+   arecord from hw:Loopback,1,1 through the cable the graph's timer paces;
+   the recording must be the played pattern, bit for bit.
+"""
+from __future__ import annotations
+
+import array
+import grp
+import os
+import pwd
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+repo = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(repo / "tests" / "pwfixture"))
+from pwfixture import Checks, PipeWire, PipeWireError  # noqa: E402
+
+build = Path(sys.argv[1]).resolve()
+client_bin = build / "tests" / "aloopd" / "aloopd-client"
+service_bin = build / "tools" / "utimer-aloopd" / "utimer-aloopd"
+utimerctl = build / "tools" / "utimerctl" / "utimerctl"
+out = Path(os.environ.get("UTIMER_VM_OUT", "/tmp"))
+socket_path = "/run/utimer-aloopd.socket"
+USER, OUTSIDER = "utimer-user", "utimer-outsider"
+t = Checks()
+
+
+def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        t.bail(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+    return r
+
+
+# ---- 1. users and devices -------------------------------------------------------
+
+def overlay_etc() -> None:
+    work = Path("/tmp/etc-overlay")
+    work.mkdir(exist_ok=True)
+    passwd = Path("/etc/passwd").read_text()
+    passwd += (f"{USER}:x:4242:4242:utimer test user:/tmp/home/{USER}:/bin/sh\n"
+               f"{OUTSIDER}:x:4243:4243:utimer test outsider:/tmp/home/{OUTSIDER}:/bin/sh\n")
+    lines = []
+    for line in Path("/etc/group").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == "audio":
+            f[3] = ",".join([m for m in f[3].split(",") if m] + [USER])
+        lines.append(":".join(f))
+    lines += [f"{USER}:x:4242:", f"{OUTSIDER}:x:4243:"]
+    (work / "passwd").write_text(passwd)
+    (work / "group").write_text("\n".join(lines) + "\n")
+    for name in ("passwd", "group"):
+        sh("mount", "--bind", str(work / name), f"/etc/{name}")
+    for user in (USER, OUTSIDER):
+        home = Path("/tmp/home") / user
+        home.mkdir(parents=True, exist_ok=True)
+        os.chown(home, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+
+
+def as_user(user: str) -> dict:
+    p = pwd.getpwnam(user)
+    return {"user": p.pw_uid, "group": p.pw_gid,
+            "extra_groups": os.getgrouplist(p.pw_name, p.pw_gid)}
+
+
+overlay_etc()
+audio = grp.getgrnam("audio").gr_gid
+t.check(audio in as_user(USER)["extra_groups"] and audio not in as_user(OUTSIDER)["extra_groups"],
+        f"{USER} is in audio, {OUTSIDER} is not")
+
+sh("modprobe", "-r", "snd-aloop", check=False)
+sh("modprobe", "snd-aloop", "enable=1,1", "pcm_substreams=2,2")
+for dev in Path("/dev/snd").iterdir():
+    os.chown(dev, 0, audio)
+    os.chmod(dev, 0o660)
+cards = {p.name: p.resolve().name for p in Path("/proc/asound").iterdir()
+         if p.name.startswith("Loopback")}
+t.check(sorted(cards) == ["Loopback", "Loopback_1"], f"two loopback cards: {cards}")
+
+
+def timer_source(card: str = "Loopback") -> str:
+    return Path(f"/proc/asound/{card}/timer_source").read_text().strip()
+
+
+def set_timer_source(value: str, card: str = "Loopback") -> None:
+    Path(f"/proc/asound/{card}/timer_source").write_text(value + "\n")
+
+
+# ---- 2. the service ---------------------------------------------------------------
+
+service_log = out / "utimer-aloopd.log"
+
+
+def start_service() -> subprocess.Popen:
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)
+    svc = subprocess.Popen(["systemd-socket-activate", "--seqpacket", "-l", socket_path,
+                            str(service_bin), "--group", "audio"],
+                           stdout=open(service_log, "a"), stderr=subprocess.STDOUT)
+    for _ in range(200):
+        if os.path.exists(socket_path):
+            break
+        time.sleep(0.05)
+    os.chown(socket_path, 0, audio)  # SocketGroup=audio
+    os.chmod(socket_path, 0o660)     # SocketMode=0660
+    return svc
+
+
+def stop_service(svc: subprocess.Popen) -> None:
+    svc.terminate()
+    svc.wait(20)
+
+
+class Client:
+    """aloopd-client as user: the first line it prints, then release()/kill()."""
+
+    def __init__(self, user: str | None, card: str, *args: str):
+        self.p = subprocess.Popen([str(client_bin), card, *args], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  **(as_user(user) if user else {}))
+        self.first = self.p.stdout.readline().strip()
+        self.fields = dict(kv.split("=", 1) for kv in self.first.split()[1:] if "=" in kv)
+
+    @property
+    def bound(self) -> bool:
+        return self.first.startswith("bound ")
+
+    def release(self) -> str:
+        try:
+            self.p.stdin.write("release\n")
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        rest = self.p.stdout.read().strip()
+        self.p.wait(20)
+        return rest
+
+    def kill(self) -> None:
+        self.p.kill()
+        self.p.wait(20)
+
+
+def wait_for(predicate, seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+svc = start_service()
+try:
+    # ---- 3. bindings ------------------------------------------------------------
+    set_timer_source("-1.3.0")
+    c = Client(USER, "Loopback")
+    t.check(c.bound and c.fields.get("via") == "service", f"the user binds through the service: {c.first}")
+    t.equal(timer_source(), f"-1.4.{c.fields.get('timer')}", "the card names the user's timer")
+    t.equal(c.release(), "released", "release answers")
+    t.equal(timer_source(), "-1.3.0", "release restores the previous value")
+
+    c = Client(USER, "Loopback")
+    t.check(c.bound, f"bound again: {c.first}")
+    c.kill()
+    t.check(wait_for(lambda: timer_source() == "-1.3.0"),
+            f"a killed client's binding ends, the value comes back: {timer_source()!r}")
+
+    set_timer_source("-1.4.99")  # left by a crash
+    c = Client(USER, "Loopback")
+    t.check(c.bound, f"a card holding a dead -1.4.N can be bound: {c.first}")
+    c.release()
+    t.equal(timer_source(), "", "the dead -1.4.99 is not restored (module default: jiffies)")
+
+    root = Client(None, "Loopback", "direct")
+    t.check(root.bound and root.fields.get("via") == "direct", f"root binds directly: {root.first}")
+    c = Client(USER, "Loopback")
+    t.check(c.first.startswith("error errno=16") and "another live userspace-driven timer" in c.first,
+            f"a card another live timer clocks is refused: {c.first}")
+    c.release()
+    root.release()
+    t.equal(timer_source(), "", "root's binding restored")
+
+    a = Client(USER, "Loopback")
+    b = Client(USER, "Loopback")
+    t.check(a.bound and b.first.startswith("error errno=16") and "is bound by pid" in b.first,
+            f"one binding per card: {b.first}")
+    b.release()
+
+    o = Client(OUTSIDER, "Loopback_1")
+    t.check(o.first.startswith("error errno=13") and "usermod -aG audio" in o.first,
+            f"a non-member is refused and told how to fix it: {o.first}")
+    o.release()
+
+    # A client naming a timer that is not its descriptor's (a's, live).
+    kernel_names_id = a.fields.get("fdname", "") != "anon_inode:snd-utimer"
+    t.note(f"the kernel names a timer's descriptor {a.fields.get('fdname')!r}")
+    liar = Client(USER, "Loopback_1", "--claim", a.fields.get("timer", "0"))
+    if kernel_names_id:
+        t.check(liar.first.startswith("error errno=22") and "not timer -1.4." in liar.first,
+                f"a wrong id for the descriptor is refused: {liar.first}")
+    else:
+        t.note("this kernel (kernel-patches/6.1) names the inode without the id: the service can "
+               "only check that the claimed id exists (utimer-aloopd(8))")
+        t.check(liar.bound, f"a wrong but existing id gets through on this kernel: {liar.first}")
+    liar.release()
+    a.release()
+
+    set_timer_source("-1.3.0")
+    c = Client(USER, "Loopback")
+    t.check(c.bound, f"bound before the service stops: {c.first}")
+    stop_service(svc)
+    t.equal(timer_source(), "-1.3.0", "the service restores bindings when it stops")
+    c.kill()
+    svc = start_service()
+
+    c = Client(None, "Loopback")
+    t.equal(c.fields.get("via"), "direct", "root binds directly by default")
+    c.release()
+    set_timer_source("")
+
+    # ---- 4. PipeWire as the user ----------------------------------------------------
+    work = Path("/tmp/pw-user")
+    example = repo / "spa-plugin" / "conf" / "utimer-loopback-example.conf"
+    rate, seconds = 48000, 8
+    pattern = work / "pattern.raw"
+    recording = work / "recording.raw"
+    try:
+        with PipeWire(work, plugin_dir=build / "spa-plugin", user=USER, wireplumber=True,
+                      dropins=[example]) as pw:
+            node = "utimer-loopback-driver"
+            wait_for(lambda: pw.has_node(node), 20)
+            props = pw.props(node)
+            t.note(f"driver node: {props}")
+            tid = props.get("api.utimer.id")
+            t.check(tid is not None, f"the example's driver node has a timer: {props.get('api.utimer.error')}")
+            t.equal(timer_source(), f"-1.4.{tid}", "Loopback is bound to the node's timer")
+            t.check(f"pid {pw.daemon.pid} ({USER})" in service_log.read_text(),
+                    f"through utimer-aloopd, by the user's pipewire (pid {pw.daemon.pid})")
+
+            n = (seconds + 4) * rate
+            a16 = array.array("H", bytes(4 * n))
+            a16[0::2] = array.array("H", ((i & 0x7fff) | 0x8000 for i in range(n)))
+            a16[1::2] = array.array("H", (((i >> 15) & 0x3fff) | 0x4000 for i in range(n)))
+            pattern.write_bytes(a16.tobytes())
+            os.chown(work, pwd.getpwnam(USER).pw_uid, -1)
+            rec = pw.spawn(["arecord", "-q", "-D", "hw:Loopback,1,1", "-f", "S16_LE", "-c", "2",
+                            "-r", str(rate), "-t", "raw", "-d", str(seconds + 2), str(recording)],
+                           work / "arecord.log")
+            time.sleep(0.5)
+            play = pw.spawn(["aplay", "-q", "-D", "hw:Loopback,0,1", "-f", "S16_LE", "-c", "2",
+                             "-r", str(rate), "-t", "raw", str(pattern)], work / "aplay.log")
+            time.sleep(2)
+            listing = subprocess.run([str(utimerctl), "list"], capture_output=True, text=True).stdout
+            t.note(listing)
+            row = [l.split() for l in listing.splitlines() if l.split()[:1] == [str(tid)]]
+            t.check(bool(row) and row[0][3].isdigit() and int(row[0][3]) >= 1,
+                    "the kernel lists an instance on the node's timer: the cable runs on it")
+            before = pw.counters(node)["api.utimer.triggers"]
+            rec.wait(seconds + 60)
+            after = pw.counters(node)["api.utimer.triggers"]
+            play.terminate()
+            play.wait(20)
+            t.check(after > before, f"the graph ticks the timer ({before} -> {after} triggers)")
+        t.equal(timer_source(), "", "the user's PipeWire gave the card back when it stopped")
+    except PipeWireError as e:
+        t.check(False, f"PipeWire as {USER}: {e}")
+
+    if recording.exists():
+        rec16 = array.array("H")
+        rec16.frombytes(recording.read_bytes())
+        pat16 = array.array("H")
+        pat16.frombytes(pattern.read_bytes())
+        frames = len(rec16) // 2
+        start = next((i for i in range(frames) if rec16[2 * i] & 0x8000), None)
+        compared, first_diff = 0, None
+        if start is not None:
+            j = (rec16[2 * start] & 0x7fff) | ((rec16[2 * start + 1] & 0x3fff) << 15)
+            t.note(f"recording: {frames} frames, pattern from frame {start} (pattern frame {j})")
+            for i in range(start, frames):
+                if 2 * j + 1 >= len(pat16) or (rec16[2 * i] == 0 and rec16[2 * i + 1] == 0):
+                    break  # the player ended
+                if (rec16[2 * i], rec16[2 * i + 1]) != (pat16[2 * j], pat16[2 * j + 1]):
+                    first_diff = i
+                    break
+                compared += 1
+                j += 1
+        t.check(first_diff is None and compared >= 5 * rate,
+                f"arecord got aplay's pattern bit for bit ({compared} frames compared, "
+                f"first difference {first_diff})")
+    else:
+        t.check(False, "arecord wrote nothing")
+finally:
+    if svc.poll() is None:
+        stop_service(svc)
+    t.note("service log:\n" + service_log.read_text())
+sys.exit(t.done())
