@@ -34,9 +34,10 @@ if kernel:
 objects = [
     utimer_node("utimer-driver", group="utimer.test.a"),
     null_sink("utimer-sink-a", "utimer.test.a"),
-    utimer_node("utimer-bad-props", group="utimer.test.c", clock_id="sundial",
-                api_utimer_period=-5),
-    utimer_node("utimer-bad-device", group="utimer.test.d", clock_device="/nonexistent/ptp7"),
+    utimer_node("utimer-bad-props", group="utimer.test.c",
+                args={"clock.id": "sundial", "api.utimer.period": -5}),
+    utimer_node("utimer-bad-device", group="utimer.test.d",
+                args={"clock.device": "/nonexistent/ptp7"}),
 ]
 
 with PipeWire(work / "a", objects, plugin_dir=plugin_dir) as pw:

@@ -92,13 +92,20 @@ def config(properties: dict | None = None, objects: Iterable[dict] = (),
 
 
 def utimer_node(name: str, group: str = "utimer.test", priority: int = 30000,
-                **args: Any) -> dict:
-    """An api.utimer.driver node; extra args as keyword arguments with '_' for
-    '.' (api_utimer_period=256 -> api.utimer.period = 256)."""
+                args: dict | None = None) -> dict:
+    """An api.utimer.driver node with more factory args (e.g.
+    {"api.utimer.period": 256})."""
     a = {"factory.name": "api.utimer.driver", "node.name": name, "node.group": group,
          "priority.driver": priority}
-    a.update({k.replace("_", "."): v for k, v in args.items()})
+    a.update(args or {})
     return {"factory": "spa-node-factory", "args": a}
+
+
+def system_driver(name: str, group: str, priority: int = 40000) -> dict:
+    """PipeWire's own timer driver (support.node.driver) in group."""
+    return {"factory": "spa-node-factory", "args": {
+        "factory.name": "support.node.driver", "node.name": name, "node.group": group,
+        "priority.driver": priority}}
 
 
 def null_sink(name: str, group: str) -> dict:
@@ -212,12 +219,17 @@ class PipeWire:
                    timeout, "pipewire to accept clients")
         if self.wireplumber:
             self.procs.append(self._popen(["wireplumber"], self.work / "wireplumber.log"))
-            self._wait(lambda: any(
-                o.get("type") == "PipeWire:Interface:Client" and
-                o["info"]["props"].get("application.name") == "WirePlumber" and
-                any(m.get("type") == "PipeWire:Interface:Metadata" for m in self.dump())
-                for o in self.dump()), timeout, "wireplumber to connect")
+            self._wait(self._wireplumber_ready, timeout, "wireplumber to connect")
         return self
+
+    def _wireplumber_ready(self) -> bool:
+        """WirePlumber is connected and has published its default metadata."""
+        objects = self.dump()
+        return any(o.get("type") == "PipeWire:Interface:Client" and
+                   o["info"]["props"].get("application.name") == "WirePlumber"
+                   for o in objects) and any(
+            o.get("type") == "PipeWire:Interface:Metadata" and
+            o.get("props", {}).get("metadata.name") == "default" for o in objects)
 
     def _wait(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Runs as root inside a utimer-vm guest: snd-aloop's card "Loopback" clocked
+by the userspace-driven timer that a real pipewire daemon ticks through
+api.utimer.driver (api.utimer.aloop.card). aplay writes a known pattern to
+hw:Loopback,0, arecord reads hw:Loopback,1 (5.5 s buffers, so pauses shorter
+than ALSA's wait timeout are survivable):
+
+ A. driving, timer period == quantum and == 2 x quantum: >= N periods arrive
+    bit-exact, capture/playback hw_ptr == triggers x period, no xruns, no
+    trigger errors; timer_source restored when the daemon stops.
+ D. following: support.node.driver drives the group, our node ticks from
+    process(); the same checks.
+ E. a quantum change with the streams open (256 -> 128 -> 1024): same timer
+    id, bit-exact, no EIO.
+ F. pause/resume: the graph stops for 1 s and runs again: same timer id,
+    bit-exact, no EIO.
+ G. a graph rate change (48 kHz -> 96 kHz, the loopback streams stay at
+    48 kHz): the node keeps ticking once per period of time (README: rate
+    changes keep the loopback correct): same timer id, bit-exact, no EIO.
+ C. api.utimer.aloop.card names no card: the node's state is error, the timer
+    is closed again, timer_source untouched.
+ B. the shipped example (spa-plugin/conf/utimer-loopback-example.conf): PipeWire's
+    ALSA sink and source on the loopback follow our driver with match:0 and
+    rate 1.000000 (no resampling), and pw-cat -> sink ... source -> pw-record
+    comes out bit-exact.
+
+Usage: loopback-test.py <dir with libspa-utimer.so>; results in $UTIMER_VM_OUT.
+"""
+
+import array
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pwfixture"))
+from pwfixture import (Checks, PipeWire, null_sink, system_driver,  # noqa: E402
+                       utimer_node)
+
+plugin_dir = Path(sys.argv[1]).resolve()
+example = Path(__file__).resolve().parent.parent.parent / "spa-plugin/conf/utimer-loopback-example.conf"
+PERIODS = int(os.environ.get("SPA_VM_PERIODS", "2000"))
+RATE, QUANTUM, BUFFER = 48000, 256, 262144
+out = Path(os.environ.get("UTIMER_VM_OUT") or tempfile.mkdtemp())
+work = Path(tempfile.mkdtemp(prefix="utimer-spa-vm.", dir="/tmp"))
+t = Checks()
+ALOOP = Path("/proc/asound/Loopback")
+
+if not Path("/sys/module/snd_aloop").exists():
+    if subprocess.run(["modprobe", "snd-aloop"]).returncode != 0:
+        t.bail("modprobe snd-aloop failed")
+if not ALOOP.exists():
+    t.bail("no card Loopback")
+if not Path("/dev/snd/timer").exists():
+    t.bail("no /dev/snd/timer")
+
+
+# ---- the pattern: frame i = (i & 0x7fff | 0x8000, (i >> 15) | 0x4000) ----------
+# Never zero (silence), and any frame says where in the pattern it is.
+def pattern_bytes(frames: int) -> bytes:
+    a = array.array("H")
+    for i in range(frames):
+        a.append((i & 0x7fff) | 0x8000)
+        a.append(((i >> 15) & 0x3fff) | 0x4000)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a.tobytes()
+
+
+PATTERN_FRAMES = BUFFER + (PERIODS + 500) * 512 * 2
+PATTERN = pattern_bytes(PATTERN_FRAMES)
+(work / "pattern.raw").write_bytes(PATTERN)
+
+
+def compare(capture: bytes, want_frames: int) -> tuple[bool, str]:
+    """capture == the pattern from its first non-silent frame on."""
+    capture = capture[:len(capture) // 4 * 4]
+    first = 0
+    while first < len(capture) and capture[first:first + 4] == b"\0\0\0\0":
+        first += 4
+    if first >= len(capture):
+        return False, f"capture of {len(capture) // 4} frames is silent"
+    left = int.from_bytes(capture[first:first + 2], "little")
+    right = int.from_bytes(capture[first + 2:first + 4], "little")
+    start = (left & 0x7fff) | ((right & 0x3fff) << 15)
+    got = capture[first:]
+    expect = PATTERN[start * 4:start * 4 + len(got)]
+    text = (f"{len(capture) // 4} frames, {first // 4} leading silence, pattern frame "
+            f"{start} first, {len(got) // 4} compared")
+    if got != expect:
+        n = min(len(got), len(expect))
+        diff = next((i // 4 for i in range(0, n, 4) if got[i:i + 4] != expect[i:i + 4]), n // 4)
+        return False, text + f", first difference at frame {diff}"
+    if len(got) < want_frames * 4:
+        return False, text + f", want >= {want_frames} frames"
+    return True, text
+
+
+def hw_ptr(status: Path) -> int | None:
+    m = re.search(r"^hw_ptr\s*:\s*(\d+)", status.read_text(), re.M)
+    return int(m.group(1)) if m else None
+
+
+class Cable:
+    """aplay -> hw:Loopback,0 and hw:Loopback,1 -> arecord, period frames each."""
+
+    def __init__(self, tag: str, period: int):
+        self.tag, self.period = tag, period
+        self.capture = work / f"capture-{tag}.raw"
+        args = ["-f", "S16_LE", "-c", "2", "-r", str(RATE), f"--period-size={period}",
+                f"--buffer-size={BUFFER}", "-t", "raw"]
+        self.errs = [work / f"arecord-{tag}.err", work / f"aplay-{tag}.err"]
+        self.procs = [
+            subprocess.Popen(["arecord", "-D", "hw:Loopback,1", *args, str(self.capture)],
+                             stderr=open(self.errs[0], "wb")),
+            subprocess.Popen(["aplay", "-D", "hw:Loopback,0", *args, str(work / "pattern.raw")],
+                             stderr=open(self.errs[1], "wb")),
+        ]
+
+    def captured(self) -> int:
+        return self.capture.stat().st_size if self.capture.exists() else 0
+
+    def wait_for_periods(self, periods: int, timeout: float = 240) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.captured() >= periods * self.period * 4:
+                return True
+            if any(p.poll() is not None for p in self.procs):
+                return False
+            time.sleep(0.2)
+        return False
+
+    def still_ptrs(self) -> tuple[int | None, int | None]:
+        """Both hw_ptrs once the capture stopped moving (graph paused)."""
+        previous = None
+        cap = play = None
+        for _ in range(25):
+            cap = hw_ptr(ALOOP / "pcm1c/sub0/status")
+            play = hw_ptr(ALOOP / "pcm0p/sub0/status")
+            if cap is not None and cap == previous:
+                break
+            previous = cap
+            time.sleep(0.2)
+        return cap, play
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.procs)
+
+    def stop(self) -> str:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return "".join(e.read_text(errors="replace") for e in self.errs)
+
+
+def base_properties(**extra) -> dict:
+    props = {"default.clock.rate": RATE, "default.clock.allowed-rates": [RATE, 2 * RATE],
+             "default.clock.quantum": QUANTUM, "default.clock.min-quantum": 32,
+             "default.clock.max-quantum": 2048}
+    props.update(extra)
+    return props
+
+
+def driver(period: int = QUANTUM, card: str = "Loopback", priority: int = 30000) -> dict:
+    return utimer_node("utimer-driver", group="utimer.vm", priority=priority, args={
+        "api.utimer.rate": RATE, "api.utimer.period": period, "api.utimer.aloop.card": card})
+
+
+def run_graph(pw: PipeWire) -> None:
+    pw.link("utimer-vm-sink:monitor_FL", "utimer-vm-sink:playback_FL")
+
+
+def stop_graph(pw: PipeWire) -> None:
+    pw.unlink("utimer-vm-sink:monitor_FL", "utimer-vm-sink:playback_FL")
+
+
+def loopback_case(tag: str, objects: list, period: int, during=None) -> None:
+    """One cable's life under one daemon; during(pw, cable) runs while the
+    graph runs (after a third of the periods) and returns when the rest may
+    follow."""
+    before = (ALOOP / "timer_source").read_text().strip()
+    pw = PipeWire(work / tag, objects, properties=base_properties(), plugin_dir=plugin_dir,
+                  debug="2,spa.utimer:4", name=f"pipewire-{tag}")
+    with pw:
+        props = pw.props("utimer-driver")
+        t.equal(props.get("api.utimer.state"), "idle",
+                f"{tag}: pinned timer made at creation ({props.get('api.utimer.error')})")
+        timer_id = props.get("api.utimer.id", "")
+        source = props.get("api.utimer.timer-source", "")
+        t.equal(source, f"-1.4.{timer_id}", f"{tag}: timer_source of timer {timer_id}")
+        t.equal((ALOOP / "timer_source").read_text().strip(), source,
+                f"{tag}: /proc/asound/Loopback/timer_source")
+        t.equal(props.get("api.utimer.period"), str(period), f"{tag}: api.utimer.period")
+        t.check(re.search(r"^G4", Path("/proc/asound/timers").read_text(), re.M) is not None,
+                f"{tag}: the kernel lists the timer (G4 in /proc/asound/timers)")
+        c0 = pw.counters("utimer-driver")
+        t.equal(c0["api.utimer.triggers"], 0, f"{tag}: no ticks before the graph runs")
+
+        cable = Cable(tag, period)
+        time.sleep(1)
+        t.equal(cable.captured(), 0, f"{tag}: capture idle without ticks")
+        run_graph(pw)
+        if during:
+            t.check(cable.wait_for_periods(PERIODS // 3), f"{tag}: a third of the periods arrived")
+            during(pw, cable)
+        t.check(cable.wait_for_periods(PERIODS + 20), f"{tag}: {PERIODS} periods arrived")
+        stop_graph(pw)
+        cap, play = cable.still_ptrs()
+        c1 = pw.counters("utimer-driver")
+        ticks = c1["api.utimer.triggers"] - c0["api.utimer.triggers"]
+        t.note(f"{tag}: counters {c1}, capture hw_ptr {cap}, playback hw_ptr {play}")
+        t.check(ticks >= PERIODS, f"{tag}: ticked >= {PERIODS} periods ({ticks})")
+        t.equal(cap, ticks * period, f"{tag}: captured frames == triggers x period")
+        t.equal(play, ticks * period, f"{tag}: played frames == triggers x period")
+        t.equal(c1["api.utimer.errors"], 0, f"{tag}: no trigger errors")
+        t.equal(pw.prop("utimer-driver", "api.utimer.id"), timer_id,
+                f"{tag}: the same timer all along")
+        t.check(cable.alive(), f"{tag}: aplay and arecord still running (no EIO)")
+        errs = cable.stop()
+        t.check(not re.search(r"underrun|overrun|xrun|Input/output error", errs, re.I),
+                f"{tag}: no xruns or EIO in aplay/arecord ({errs.strip()[:200]!r})")
+        ok, text = compare(cable.capture.read_bytes(), PERIODS * period)
+        t.check(ok, f"{tag}: capture == pattern, bit-exact ({text})")
+        cable.capture.unlink()
+    t.equal((ALOOP / "timer_source").read_text().strip(), before,
+            f"{tag}: timer_source restored when the daemon stops")
+
+
+def sink() -> dict:
+    return null_sink("utimer-vm-sink", "utimer.vm")
+
+
+# A. driving, period == quantum and period == 2 x quantum.
+loopback_case("A256", [driver(QUANTUM), sink()], QUANTUM)
+loopback_case("A512", [driver(2 * QUANTUM), sink()], 2 * QUANTUM)
+
+
+# D. following support.node.driver (higher priority.driver, same group).
+def check_following(pw: PipeWire, cable: Cable) -> None:
+    t.equal(pw.prop("utimer-driver", "api.utimer.following"), "true",
+            "D: our node follows support.node.driver")
+    t.equal(pw.state("system-driver")[0], "running", "D: support.node.driver runs the group")
+
+
+loopback_case("D", [system_driver("system-driver", "utimer.vm"), driver(QUANTUM, priority=100),
+                    sink()], QUANTUM, check_following)
+
+
+# E. quantum changes with the streams open.
+def change_quantum(pw: PipeWire, cable: Cable) -> None:
+    for q in (128, 1024):
+        pw.metadata("clock.force-quantum", str(q))
+        time.sleep(3)
+        got = pw.counters("utimer-driver")
+        t.check(cable.alive(), f"E: quantum {q}: streams alive ({got})")
+    pw.metadata("clock.force-quantum", "0")
+
+
+loopback_case("E", [driver(QUANTUM), sink()], QUANTUM, change_quantum)
+
+
+# F. pause/resume: the graph stops for 1 s (less than the streams' 6 s timeout).
+def pause_resume(pw: PipeWire, cable: Cable) -> None:
+    stop_graph(pw)
+    cap0, _ = cable.still_ptrs()
+    time.sleep(1)
+    t.equal(hw_ptr(ALOOP / "pcm1c/sub0/status"), cap0, "F: paused graph: the cable stands still")
+    run_graph(pw)
+
+
+loopback_case("F", [driver(QUANTUM), sink()], QUANTUM, pause_resume)
+
+
+# G. graph rate 48 -> 96 kHz with the 48 kHz streams open.
+def change_rate(pw: PipeWire, cable: Cable) -> None:
+    before = pw.counters("utimer-driver")["api.utimer.triggers"]
+    pw.metadata("clock.force-rate", str(2 * RATE))
+    time.sleep(4)
+    after = pw.counters("utimer-driver")["api.utimer.triggers"]
+    log = pw.log.read_text(errors="replace")
+    t.check(after > before, f"G: ticks continue at 96 kHz ({before} -> {after})")
+    t.check(cable.alive(), "G: streams alive after the rate change")
+    t.note("G: " + "; ".join(re.findall(r"utimer-driver: timer \d+: [^\n]*", log)[-2:]))
+    pw.metadata("clock.force-rate", "0")
+
+
+loopback_case("G", [driver(QUANTUM), sink()], QUANTUM, change_rate)
+
+# C. a loopback card that does not exist.
+with PipeWire(work / "C", [driver(QUANTUM, card="NoSuchCard"), sink()],
+              properties=base_properties(), plugin_dir=plugin_dir,
+              name="pipewire-C") as pw:
+    props = pw.props("utimer-driver")
+    t.equal(props.get("api.utimer.state"), "error", "C: missing card: api.utimer.state")
+    t.check("NoSuchCard" in props.get("api.utimer.error", ""),
+            f"C: the error names the card: {props.get('api.utimer.error')}")
+    t.check("api.utimer.id" not in props, "C: no timer kept")
+    t.check(re.search(r"^G4", Path("/proc/asound/timers").read_text(), re.M) is None,
+            "C: no userspace-driven timer left in the kernel")
+    t.equal((ALOOP / "timer_source").read_text().strip(), "", "C: timer_source untouched")
+    run_graph(pw)
+    time.sleep(2)
+    state, error = pw.state("utimer-driver")
+    t.equal(state, "error", f"C: node state when its group runs ({error})")
+    t.check(pw.alive(), "C: daemon still up")
+
+# B. the shipped example, as a drop-in.
+with PipeWire(work / "B", properties=base_properties(), plugin_dir=plugin_dir,
+              dropins=[example], debug="2,spa.alsa:4", name="pipewire-B") as pw:
+    t.equal(pw.prop("utimer-loopback-driver", "api.utimer.state"), "idle",
+            "B: example driver made its timer")
+    for n in ("utimer-loopback-playback", "utimer-loopback-capture"):
+        t.equal(pw.prop(n, "clock.name"), "api.utimer.loopback", f"B: {n} shares clock.name")
+    with wave.open(str(work / "pattern.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(PATTERN[:RATE * 4 * 30])
+    play = pw.spawn(["pw-cat", "-p", "--target", "0", "-P",
+                     "{ node.name = utimer-vm-play adapter.auto-port-config = { mode = dsp } }",
+                     str(work / "pattern.wav")], work / "pw-play.err")
+    rec = pw.spawn(["pw-record", "--target", "0", "--rate", str(RATE), "--channels", "2",
+                    "--format", "s16", "-P",
+                    "{ node.name = utimer-vm-record adapter.auto-port-config = { mode = dsp } }",
+                    str(work / "record.wav")], work / "pw-record.err")
+    time.sleep(2)
+    for ch in ("FL", "FR"):
+        pw.link(f"utimer-vm-play:output_{ch}", f"utimer-loopback-playback:playback_{ch}")
+        pw.link(f"utimer-loopback-capture:capture_{ch}", f"utimer-vm-record:input_{ch}")
+    c0 = pw.counters("utimer-loopback-driver")["api.utimer.triggers"]
+    time.sleep(12)
+    c = pw.counters("utimer-loopback-driver")
+    t.check(c["api.utimer.triggers"] - c0 > 1000,
+            f"B: the graph ran under our driver ({c0} -> {c['api.utimer.triggers']} triggers)")
+    t.equal(c["api.utimer.errors"], 0, "B: no trigger errors")
+    log = pw.log.read_text(errors="replace")
+    for dev in ("hw:Loopback,1", "hw:Loopback,0"):
+        samples = re.findall(re.escape(dev) + r": follower:(\d) match:(\d) rate:([0-9.]+)", log)
+        t.note(f"B: {dev}: {len(samples)} DLL samples, last {samples[-2:]}")
+        if dev == "hw:Loopback,1":
+            t.check(len(samples) > 0, f"B: {dev} reports its DLL state")
+        t.check(all(s[0] == "1" for s in samples), f"B: {dev} always follows")
+        t.check(all(s[1] == "0" for s in samples), f"B: {dev} match:0 (no rate matching)")
+        t.check(all(s[2] == "1.000000" for s in samples), f"B: {dev} rate 1.000000")
+    t.check(not re.search(r"matching:1", log), "B: no ALSA node set up rate matching")
+    for p in (play, rec):
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+    with wave.open(str(work / "record.wav"), "rb") as w:
+        data = w.readframes(w.getnframes())
+    # Silence before the link and after pw-cat ends; in between the pattern.
+    data = data.rstrip(b"\0")
+    data = data[:len(data) // 4 * 4]
+    ok, text = compare(data, 5 * RATE)
+    t.check(ok, f"B: pw-cat -> ALSA sink -> loopback -> ALSA source -> pw-record bit-exact ({text})")
+    t.check(pw.alive(), "B: daemon still up")
+
+for f in work.rglob("*"):
+    if f.suffix in (".log", ".err"):
+        shutil.copy(f, out / f"{f.parent.name}-{f.name}")
+shutil.rmtree(work, ignore_errors=True)
+sys.exit(t.done())
