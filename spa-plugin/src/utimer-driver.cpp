@@ -58,6 +58,7 @@
 #include <spa/utils/result.h>
 #include <spa/utils/string.h>
 
+#include <utimer/binding.hpp>
 #include <utimer/utimer.hpp>
 
 #include "config.hpp"
@@ -148,7 +149,7 @@ struct Impl {
 
 	// Main thread: what the node owns and reports.
 	std::optional<utimer::Timer> timer;  // made once, kept until handle_clear
-	std::optional<utimer::TimerSourceBinding> binding;
+	std::optional<utimer::LoopbackBinding> binding;  // destroyed before the timer
 	std::uint32_t timer_rate = 0;
 	std::uint32_t timer_period = 0;
 	std::string state = "idle";  // idle | running | error
@@ -384,10 +385,10 @@ int acquire_timer(Impl *impl, std::uint32_t graph_rate, std::uint32_t quantum)
 	const std::uint32_t period = impl->config.period ? impl->config.period : quantum;
 	try {
 		auto timer = utimer::Timer::for_period(rate, period);
-		std::optional<utimer::TimerSourceBinding> binding;
+		// Root writes timer_source itself; a per-user daemon asks utimer-aloopd.
+		std::optional<utimer::LoopbackBinding> binding;
 		if (!impl->config.aloop_card.empty())
-			binding.emplace(utimer::find_loopback_card(impl->config.aloop_card),
-					timer.source());
+			binding = utimer::LoopbackBinding::bind(impl->config.aloop_card, timer);
 		impl->timer = std::move(timer);
 		impl->binding = std::move(binding);
 	} catch (const std::system_error &e) {
@@ -401,11 +402,12 @@ int acquire_timer(Impl *impl, std::uint32_t graph_rate, std::uint32_t quantum)
 	impl->timer_period = period;
 	impl->state = "idle";
 	impl->error.clear();
-	driver_log(info, impl, "utimer-driver: timer %u (%s), %u frames at %u Hz, %llu ns%s%s",
+	driver_log(info, impl, "utimer-driver: timer %u (%s), %u frames at %u Hz, %llu ns%s%s%s",
 		   impl->timer->id(), impl->timer->timer_source().c_str(), period, rate,
 		   (unsigned long long)impl->timer->resolution(),
 		   impl->binding ? ", clocking loopback card " : "",
-		   impl->binding ? impl->binding->card().id.c_str() : "");
+		   impl->binding ? impl->binding->card().id.c_str() : "",
+		   impl->binding && impl->binding->via_service() ? " (through utimer-aloopd)" : "");
 	set_ticking(impl, &*impl->timer);
 	return 0;
 }

@@ -27,7 +27,7 @@ for what in trigger-cost latency scale; do
 	echo "bench: $what"
 	"$bench" "$what" | tee "$out/$what.jsonl"
 done
-cycle=$repo/spa-plugin/bench/cycle-cost.sh
+cycle=$repo/spa-plugin/bench/cycle-cost.py
 if [[ $clocksource == *jiffies* ]]; then
 	echo "bench: clocksource $clocksource (4 ms steps): PipeWire cycle cost skipped" | tee "$out/cycle-cost.txt"
 elif [ -x "$cycle" ] && [ -f "$build/spa-plugin/libspa-utimer.so" ]; then
@@ -35,7 +35,7 @@ elif [ -x "$cycle" ] && [ -f "$build/spa-plugin/libspa-utimer.so" ]; then
 	# quantum 64 at 48 kHz: 750 cycles/s, 10 s per driver.
 	"$cycle" "$build/spa-plugin" 10 64 48000 2>&1 | tee "$out/cycle-cost.txt"
 else
-	echo "bench: spa-plugin/bench/cycle-cost.sh or the plugin is missing: PipeWire cycle cost skipped" |
+	echo "bench: spa-plugin/bench/cycle-cost.py or the plugin is missing: PipeWire cycle cost skipped" |
 		tee "$out/cycle-cost.txt"
 fi
 python3 "$pace" mark "$out" bench-end
