@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fuzz.ioctls: known and random 'T' ioctls, random sizes and directions,
+ * with well-formed, random, NULL, kernel, half-unmapped and half-read-only
+ * arguments, on /dev/snd/timer fds (plain, attached to a live utimer,
+ * attached to a closed one) and on utimer fds. Built 64-bit and 32-bit
+ * (utimer-stress-fuzz32: the compat paths). Afterwards every fd it opened is
+ * closed and all 128 ids must be free.
+ *
+ * What it asserts beyond the kernel's own reports: ioctl() returns 0 or -1,
+ * and never a kernel-internal errno (>= 512, e.g. ENOIOCTLCMD).
+ */
+#define _GNU_SOURCE
+#include "kselftest_harness.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <sound/asound.h>
+
+#include "stress.h"
+
+#define BUF_SIZE	(64 * 1024)
+#define MAX_ERRNO	512
+#define CTLS		4	/* plain, attached, detached (owner closed), TREAD */
+#define UTIMERS		2
+
+struct fuzz {
+	struct rng r;
+	long page;
+	unsigned char *buf;		/* BUF_SIZE, read-write, random */
+	unsigned char *edge;		/* one page; the next is unmapped */
+	unsigned char *ro_edge;		/* one read-write page; the next is read-only */
+	int ctl[CTLS], ufd[UTIMERS];
+	unsigned int uid[UTIMERS];
+	unsigned int floor;		/* fds from here up are the fuzzer's */
+	int baseline;			/* lowest fd the fuzzer may close wholesale */
+	unsigned long calls, positive, errnos[MAX_ERRNO], bad_errno, reads;
+};
+
+/* for the watchdog's message */
+static volatile unsigned long current_call, current_cmd;
+
+static void watchdog(int sig)
+{
+	char msg[160];
+	int n;
+
+	(void)sig;
+	n = snprintf(msg, sizeof(msg), "# fuzzer stuck in call #%lu, ioctl 0x%lx: watchdog\n",
+		     current_call, current_cmd);
+	if (write(1, msg, (size_t)n) < 0)
+		_exit(KSFT_FAIL);
+	_exit(KSFT_FAIL);
+}
+
+static unsigned long kernel_pointer(struct rng *r)
+{
+	if (sizeof(void *) == 4)
+		return 0xfffff000UL + rng_below(r, 0x1000);	/* above TASK_SIZE of a 32-bit task */
+	return rng_below(r, 2) ? (unsigned long)0xffffffff81000000ULL : (unsigned long)0xffff888000000000ULL;
+}
+
+static struct snd_timer_id random_tid(struct fuzz *f)
+{
+	struct rng *r = &f->r;
+	struct snd_timer_id id = {
+		.dev_class = SNDRV_TIMER_CLASS_GLOBAL,
+		.dev_sclass = SNDRV_TIMER_SCLASS_NONE,
+		.card = -1,
+		.device = UTIMER_GLOBAL_DEVICE,
+		.subdevice = (int)f->uid[rng_below(r, UTIMERS)],
+	};
+
+	switch (rng_below(r, 6)) {
+	case 0:	/* a free or foreign utimer id, or out of range */
+		id.subdevice = (int)rng_below(r, 140) - 4;
+		break;
+	case 1:	/* the system timer, hrtimer, ... */
+		id.device = (int)rng_below(r, 6);
+		id.subdevice = 0;
+		break;
+	case 2:
+		id.dev_class = (int)rng_below(r, 6) - 1;
+		id.card = (int)rng_below(r, 4) - 1;
+		id.device = (int)rng_below(r, 4);
+		break;
+	case 3:
+		id = (struct snd_timer_id){ (int)rng_next(r), (int)rng_next(r), (int)rng_next(r),
+					    (int)rng_next(r), (int)rng_next(r) };
+		break;
+	}
+	return id;
+}
+
+/* A well-formed argument for one of the known ioctls, in f->buf. */
+static void *structured(struct fuzz *f, unsigned int nr)
+{
+	struct rng *r = &f->r;
+	void *p = f->buf;
+
+	memset(p, 0, 1024);
+	switch (nr) {
+	case 0x01:	/* NEXT_DEVICE */
+	case 0x03:	/* GINFO: tid first */
+	case 0x04:	/* GPARAMS */
+	case 0x05:	/* GSTATUS */
+		*(struct snd_timer_id *)p = random_tid(f);
+		if (nr == 0x04)
+			((struct snd_timer_gparams *)p)->period_num = rng_below(r, 3),
+			((struct snd_timer_gparams *)p)->period_den = rng_below(r, 3);
+		break;
+	case 0x02:	/* TREAD_OLD */
+	case 0xa4:	/* TREAD64 */
+		*(int *)p = (int)rng_below(r, 3) - (rng_below(r, 8) ? 0 : 100);
+		break;
+	case 0x10: {	/* SELECT */
+		struct snd_timer_select *s = p;
+
+		s->id = random_tid(f);
+		if (!rng_below(r, 8))
+			s->reserved[rng_below(r, 32)] = (unsigned char)rng_next(r);
+		break;
+	}
+	case 0x12: {	/* PARAMS */
+		static const unsigned int queues[] = { 0, 1, 31, 32, 128, 1024, 1025, 0xffffffff };
+		struct snd_timer_params *pa = p;
+
+		pa->flags = rng_below(r, 8);
+		pa->ticks = rng_below(r, 3) ? 1 + rng_below(r, 4) : (unsigned int)rng_next(r);
+		pa->queue_size = queues[rng_below(r, 8)];
+		pa->filter = rng_below(r, 2) ? (unsigned int)rng_next(r) : 1u << SNDRV_TIMER_EVENT_TICK;
+		break;
+	}
+	case 0xa5: {	/* CREATE */
+		static const uint64_t resolutions[] = { 0, 1, 1000, 1000000, 1000000000,
+							0xffffffffULL, 0x100000000ULL, ~0ULL };
+		struct utimer_uinfo *u = p;
+
+		u->resolution = rng_below(r, 4) ? resolutions[rng_below(r, 8)] : rng_next(r);
+		u->fd = -1;
+		if (!rng_below(r, 8))
+			u->reserved[rng_below(r, 16)] = (unsigned char)(1 + rng_below(r, 255));
+		break;
+	}
+	default:
+		for (int i = 0; i < 256; i++)
+			((unsigned char *)p)[i] = (unsigned char)rng_next(r);
+	}
+	return p;
+}
+
+/* The argument: NULL, kernel, straddling a hole or a read-only page, random, well-formed. */
+static unsigned long argument(struct fuzz *f, unsigned int nr, unsigned int size)
+{
+	struct rng *r = &f->r;
+	unsigned int k = size > 1 ? 1 + rng_below(r, size - 1) : 1 + rng_below(r, 64);
+
+	switch (rng_below(r, 12)) {
+	case 0:
+		return 0;
+	case 1:
+		return kernel_pointer(r);
+	case 2:
+		return (unsigned long)(f->edge + f->page - k);
+	case 3:
+		return (unsigned long)(f->ro_edge + f->page - k);
+	case 4:
+		return (unsigned long)(f->ro_edge + f->page);	/* read-only */
+	case 5:
+		return (unsigned long)(f->buf + rng_below(r, 4096));	/* random bytes, maybe misaligned */
+	case 6:
+		return rng_below(r, 2) ? rng_below(r, 16) : (unsigned long)rng_next(r);
+	default:
+		return (unsigned long)structured(f, nr);
+	}
+}
+
+static const unsigned int known[] = {
+	SNDRV_TIMER_IOCTL_PVERSION, SNDRV_TIMER_IOCTL_NEXT_DEVICE, SNDRV_TIMER_IOCTL_TREAD_OLD,
+	SNDRV_TIMER_IOCTL_GINFO, SNDRV_TIMER_IOCTL_GPARAMS, SNDRV_TIMER_IOCTL_GSTATUS,
+	SNDRV_TIMER_IOCTL_SELECT, SNDRV_TIMER_IOCTL_INFO, SNDRV_TIMER_IOCTL_PARAMS,
+	SNDRV_TIMER_IOCTL_STATUS, SNDRV_TIMER_IOCTL_START, SNDRV_TIMER_IOCTL_STOP,
+	SNDRV_TIMER_IOCTL_CONTINUE, SNDRV_TIMER_IOCTL_PAUSE, SNDRV_TIMER_IOCTL_TREAD64,
+	UTIMER_IOCTL_CREATE, UTIMER_IOCTL_TRIGGER,
+	/* the other ABI's layouts: 32-bit and 64-bit time, 32-bit longs */
+	_IOW('T', 0x04, char[60]), _IOW('T', 0x04, char[72]),
+	_IOR('T', 0x11, char[224]), _IOR('T', 0x11, char[232]),
+	_IOR('T', 0x14, char[88]), _IOR('T', 0x14, char[96]),
+	/* the old START/STOP/CONTINUE/PAUSE */
+	_IO('T', 0x20), _IO('T', 0x21), _IO('T', 0x22), _IO('T', 0x23),
+};
+
+static unsigned int random_cmd(struct rng *r)
+{
+	unsigned int cmd = known[rng_below(r, sizeof(known) / sizeof(known[0]))];
+
+	switch (rng_below(r, 4)) {
+	case 0:	/* anything in 'T' */
+		return _IOC(rng_below(r, 4), 'T', rng_below(r, 256),
+			    rng_below(r, 2) ? rng_below(r, 512) : rng_below(r, _IOC_SIZEMASK + 1));
+	case 1:	/* a known number with another direction or size */
+		return _IOC(rng_below(r, 4), 'T', _IOC_NR(cmd),
+			    rng_below(r, 2) ? _IOC_SIZE(cmd) : rng_below(r, 1024));
+	default:
+		return cmd;
+	}
+}
+
+static int attached_instance(unsigned int id, bool tread)
+{
+	int fd = instance_open(id, O_RDONLY | O_NONBLOCK, tread, 1);
+
+	if (fd >= 0)
+		instance_ioctl(fd, SNDRV_TIMER_IOCTL_START);
+	return fd;
+}
+
+/* (Re)opens the fds the fuzzer aims at; closes whatever the fuzzer made. */
+static void fuzz_targets(struct fuzz *f, bool reopen)
+{
+	unsigned int gone;
+	int i, fd;
+
+	close_range(f->floor, ~0U, 0);
+	if (!reopen)
+		return;
+	for (i = 0; i < UTIMERS; i++)
+		f->ufd[i] = utimer_create(-1, 1000000 + 1000000 * (unsigned int)i, &f->uid[i]);
+	f->ctl[0] = open("/dev/snd/timer", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	f->ctl[1] = attached_instance(f->uid[0], false);
+	fd = utimer_create(-1, 1000000, &gone);
+	f->ctl[2] = attached_instance(gone, false);
+	close(fd);	/* ctl[2] is now an instance of a destroyed timer */
+	f->ctl[3] = attached_instance(f->uid[1], true);
+	f->baseline = 0;
+	for (i = 0; i < CTLS; i++)
+		f->baseline = f->ctl[i] > f->baseline ? f->ctl[i] : f->baseline;
+	for (i = 0; i < UTIMERS; i++)
+		f->baseline = f->ufd[i] > f->baseline ? f->ufd[i] : f->baseline;
+	f->baseline++;
+}
+
+static int target(struct fuzz *f)
+{
+	unsigned int i = rng_below(&f->r, CTLS + UTIMERS);
+
+	return i < CTLS ? f->ctl[i] : f->ufd[i - CTLS];
+}
+
+static void one_call(struct fuzz *f)
+{
+	unsigned int cmd = random_cmd(&f->r);
+	unsigned long arg = argument(f, _IOC_NR(cmd), _IOC_SIZE(cmd));
+	int fd = target(f), ret;
+
+	current_call = f->calls;
+	current_cmd = cmd;
+	ret = ioctl(fd, cmd, arg);
+	f->calls++;
+	if (ret > 0)
+		f->positive++;
+	if (ret < 0) {
+		if (errno >= MAX_ERRNO)
+			f->bad_errno = (unsigned long)errno;
+		else
+			f->errnos[errno]++;
+	}
+	/* a CREATE that worked: its fd is in the argument (or lost, on mainline) */
+	if (ret == 0 && cmd == UTIMER_IOCTL_CREATE && arg == (unsigned long)f->buf) {
+		int created = ((struct utimer_uinfo *)f->buf)->fd;
+
+		if (created >= f->baseline)
+			close(created);
+	}
+}
+
+static void drain(struct fuzz *f)
+{
+	unsigned long arg = argument(f, 0, 64);
+
+	if (read(target(f), (void *)arg, rng_below(&f->r, 512)) >= 0)
+		f->reads++;
+}
+
+FIXTURE(fuzz) {
+	int fds;
+};
+
+FIXTURE_SETUP(fuzz)
+{
+	const char *why = stress_unsupported();
+
+	if (why)
+		SKIP(return, "%s", why);
+	self->fds = stress_count_fds();
+}
+
+FIXTURE_TEARDOWN(fuzz)
+{
+}
+
+TEST_F_TIMEOUT(fuzz, ioctls, 1800)
+{
+	static struct fuzz f;
+	double deadline = stress_deadline(6.0);
+	unsigned int alarm_s = (unsigned int)(6.0 * stress_budget) + 60;
+	char why[256], hist[1024];
+	unsigned long errors = 0;
+	size_t used = 0;
+	int i, fds = stress_count_fds();
+	DIR *d;
+	struct dirent *e;
+
+	f.r = rng_for(STRESS_SEED(NULL), 0);
+	f.page = sysconf(_SC_PAGESIZE);
+	f.buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	f.edge = mmap(NULL, 2 * f.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	f.ro_edge = mmap(NULL, 2 * f.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(f.buf, MAP_FAILED);
+	ASSERT_NE(f.edge, MAP_FAILED);
+	ASSERT_NE(f.ro_edge, MAP_FAILED);
+	ASSERT_EQ(munmap(f.edge + f.page, f.page), 0);
+	ASSERT_EQ(mprotect(f.ro_edge + f.page, f.page, PROT_READ), 0);
+	for (i = 0; i < BUF_SIZE; i++)
+		f.buf[i] = (unsigned char)rng_next(&f.r);
+
+	/* every fd above those open now is the fuzzer's */
+	d = opendir("/proc/self/fd");
+	ASSERT_NE(d, NULL);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d) &&
+		    (unsigned int)atoi(e->d_name) >= f.floor)
+			f.floor = (unsigned int)atoi(e->d_name) + 1;
+	closedir(d);
+	signal(SIGALRM, watchdog);
+	alarm(alarm_s);
+	fuzz_targets(&f, true);
+	while (f.calls < stress_fuzz_calls && stress_now() < deadline) {
+		one_call(&f);
+		if (!(f.calls % 16))
+			drain(&f);
+		if (!(f.calls % 256))
+			close_range((unsigned int)f.baseline, ~0U, 0);
+		if (!(f.calls % 4096))
+			fuzz_targets(&f, true);
+	}
+	fuzz_targets(&f, false);
+	alarm(0);
+
+	for (i = 0; i < MAX_ERRNO; i++) {
+		errors += f.errnos[i];
+		if (f.errnos[i] && used < sizeof(hist))
+			used += (size_t)snprintf(hist + used, sizeof(hist) - used, "%s%s:%lu",
+						 used ? "," : "", strerrorname_np(i), f.errnos[i]);
+	}
+	stress_stats("bits=%zu calls=%lu reads=%lu succeeded=%lu errors=%s",
+		     sizeof(void *) * 8, f.calls, f.reads, f.calls - errors, used ? hist : "none");
+	EXPECT_GE(f.calls, stress_fuzz_calls) TH_LOG("only %lu calls before the %.0f s deadline",
+						     f.calls, 6.0 * stress_budget);
+	EXPECT_EQ(f.bad_errno, 0) TH_LOG("an ioctl returned kernel-internal errno %lu", f.bad_errno);
+	EXPECT_EQ(f.positive, 0) TH_LOG("%lu ioctls returned a positive value", f.positive);
+	EXPECT_EQ(stress_count_fds(), fds);
+	EXPECT_TRUE(stress_all_ids_free(why, sizeof(why))) TH_LOG("%s", why);
+}
+
+STRESS_MAIN
