@@ -230,7 +230,7 @@ static const char *errors_text(FIXTURE_DATA(fault) *self, char *buf, size_t len)
 	return used ? buf : "none";
 }
 
-TEST_F_TIMEOUT(fault, create_nth, 900)
+TEST_F_TIMEOUT(fault, create_nth, 120)
 {
 	double deadline = stress_deadline(1.0);
 	char why[256] = "", errs[256];
@@ -324,7 +324,7 @@ static bool instance_works(int ufd, unsigned int id, char *why, size_t len)
 	return true;
 }
 
-TEST_F_TIMEOUT(fault, instance_nth, 900)
+TEST_F_TIMEOUT(fault, instance_nth, 120)
 {
 	double deadline = stress_deadline(1.0);
 	char why[256] = "", errs[256];
@@ -387,7 +387,7 @@ static int pcm_open(int card)
 	return fd < 0 ? -errno : fd;
 }
 
-TEST_F_TIMEOUT(fault, aloop_open_nth, 900)
+TEST_F_TIMEOUT(fault, aloop_open_nth, 120)
 {
 	double deadline = stress_deadline(1.0);
 	char why[256] = "", errs[256];
@@ -440,7 +440,7 @@ TEST_F_TIMEOUT(fault, aloop_open_nth, 900)
  * The documented way: probability, interval and times on one capability,
  * task-filter with make-it-fail set around each operation only.
  */
-TEST_F_TIMEOUT(fault, random, 900)
+TEST_F_TIMEOUT(fault, random, 120)
 {
 	struct rng r = rng_for(STRESS_SEED(NULL), 0);
 	char why[256] = "", errs[256];

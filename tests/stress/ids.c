@@ -111,7 +111,7 @@ static void __attribute__((noreturn)) holder_main(int ready, uint64_t seed, bool
 		pause();
 }
 
-TEST_F_TIMEOUT(ids, sigkill_holders, 900)
+TEST_F_TIMEOUT(ids, sigkill_holders, 120)
 {
 	uint64_t seed = STRESS_SEED(NULL);
 	struct rng r = rng_for(seed, 0);
@@ -210,7 +210,7 @@ static void *create_until_refused(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(ids, concurrent_create, 900)
+TEST_F_TIMEOUT(ids, concurrent_create, 120)
 {
 	static struct creators cs;
 	struct creator_arg args[CREATORS];

@@ -134,7 +134,7 @@ FIXTURE_TEARDOWN(module)
 		modprobe(self->unloaded[--self->n], NULL);
 }
 
-TEST_F_TIMEOUT(module, snd_timer_pinned, 300)
+TEST_F_TIMEOUT(module, snd_timer_pinned, 120)
 {
 	char why[256] = "";
 	unsigned int id;
@@ -144,7 +144,12 @@ TEST_F_TIMEOUT(module, snd_timer_pinned, 300)
 	ASSERT_EQ(unload_holders("snd_timer", self->unloaded, &self->n, why, sizeof(why)), 0)
 		TH_LOG("%s", why);
 	/* nothing else may hold it, or the check below proves nothing */
-	ASSERT_EQ(refcnt("snd_timer"), 0) TH_LOG("snd_timer is in use by something else");
+	ref = refcnt("snd_timer");
+	if (ref && self->mainline)
+		STRESS_XFAIL(return, "known mainline difference: snd_timer's refcount is %d with "
+			     "nothing open: an instance closed after its utimer leaks a module "
+			     "reference (the timer is gone, so its close skips module_put())", ref);
+	ASSERT_EQ(ref, 0) TH_LOG("snd_timer is in use by something else");
 	ufd = utimer_create(-1, 1000000, &id);	/* /dev/snd/timer is closed again */
 	ASSERT_GE(ufd, 0);
 	ref = refcnt("snd_timer");
@@ -191,7 +196,7 @@ static int stream(int card, int ufd, long *frames)
 	return err;
 }
 
-TEST_F_TIMEOUT(module, aloop_reload, 300)
+TEST_F_TIMEOUT(module, aloop_reload, 120)
 {
 	uint64_t seed = STRESS_SEED(NULL);
 	struct rng r = rng_for(seed, 0);

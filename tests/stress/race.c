@@ -132,14 +132,16 @@ static void instance_life(struct storm *s, struct rng *r)
 	int fd = instance_open(s->id, O_RDONLY | O_NONBLOCK, tread, 1 + rng_below(r, 2));
 	unsigned char buf[4096];
 	unsigned int steps;
+	int err;
 
 	if (fd < 0) {
 		errnos_add(&s->open_errors, fd);
 		return;
 	}
 	atomic_fetch_add(&s->opens, 1);
-	if (instance_ioctl(fd, SNDRV_TIMER_IOCTL_START))
-		errnos_add(&s->open_errors, -errno);
+	err = instance_ioctl(fd, SNDRV_TIMER_IOCTL_START);
+	if (err)
+		errnos_add(&s->open_errors, err);
 	for (steps = rng_below(r, 8); steps; steps--) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		struct snd_timer_status st;
@@ -264,7 +266,7 @@ FIXTURE_TEARDOWN(storm)
 		aloop_set_source(self->s.card, "");
 }
 
-TEST_F_TIMEOUT(storm, run, 900)
+TEST_F_TIMEOUT(storm, run, 120)
 {
 	struct storm *s = &self->s;
 	struct worker w[MAX_THREADS];
@@ -480,6 +482,7 @@ FIXTURE_SETUP(owner_close)
 {
 	const char *why = stress_unsupported();
 
+	self->card = -1;
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_GE(online_cpus(), 2) TH_LOG("races need >= 2 CPUs; the guest has %d", online_cpus());
@@ -520,7 +523,14 @@ static bool owner_close_round(struct round *rd, int card, uint64_t seed, unsigne
 	}
 	rd->reader_fd = instance_open(rd->id, O_RDONLY, rng_below(&rd->rng[3], 2), 1);
 	if (rd->reader_fd < 0 || rd->inst[0] < 0) {
-		snprintf(why, len, "instance open: %s", strerror(-(rd->reader_fd < 0 ? rd->reader_fd : rd->inst[0])));
+		snprintf(why, len, "instance open: %s",
+			 strerror(-(rd->reader_fd < 0 ? rd->reader_fd : rd->inst[0])));
+		for (i = 0; i < INSTANCES; i++)
+			if (rd->inst[i] >= 0)
+				close(rd->inst[i]);
+		if (rd->reader_fd >= 0)
+			close(rd->reader_fd);
+		close(rd->ufd);
 		return false;
 	}
 	instance_ioctl(rd->reader_fd, SNDRV_TIMER_IOCTL_START);
@@ -560,7 +570,7 @@ static bool owner_close_round(struct round *rd, int card, uint64_t seed, unsigne
 	return ok;
 }
 
-TEST_F_TIMEOUT(owner_close, races, 900)
+TEST_F_TIMEOUT(owner_close, races, 120)
 {
 	uint64_t seed = STRESS_SEED(NULL);
 	double deadline = stress_deadline(1.0);
@@ -606,7 +616,7 @@ TEST_F_TIMEOUT(owner_close, races, 900)
  * A reader sleeping in read() when the owner closes the timer wakes with
  * ENODEV (as on card removal).
  */
-TEST_F_TIMEOUT(owner_close, blocked_read_wakes, 300)
+TEST_F_TIMEOUT(owner_close, blocked_read_wakes, 120)
 {
 	unsigned long rounds, woke = 0;
 	char why[256] = "";

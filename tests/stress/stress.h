@@ -28,11 +28,18 @@ extern unsigned long stress_fuzz_calls;
 
 void stress_options(int *argc, char **argv);
 
-/* main() for a binary that includes kselftest_harness.h before this file. */
+/*
+ * main() for a binary that includes kselftest_harness.h before this file.
+ * A test's harness timeout is its TEST_F_TIMEOUT (the slack for setup and
+ * checks) plus 10 budgets: its loops end at their deadlines well before.
+ */
 #define STRESS_MAIN \
 	int main(int argc, char **argv) \
 	{ \
 		stress_options(&argc, argv); \
+		for (struct __fixture_metadata *f = __fixture_list; f; f = f->next) \
+			for (struct __test_metadata *t = f->tests; t; t = t->next) \
+				t->timeout += (int)(10 * stress_budget); \
 		return test_harness_run(argc, argv); \
 	}
 
