@@ -128,14 +128,19 @@ long cable_pump(struct cable *c)
 {
 	short buffer[CABLE_PERIOD * PERIODS * CHANNELS] = { 0 };
 	snd_pcm_sframes_t got, put;
+	bool xrun = false;
 
 	got = snd_pcm_readi(c->capt, buffer, CABLE_PERIOD * PERIODS);
-	if (got == -EPIPE)
+	if (got == -EPIPE) {
 		restart(c->capt, false);
+		xrun = true;
+	}
 	put = snd_pcm_writei(c->play, buffer, CABLE_PERIOD * PERIODS);
-	if (put == -EPIPE)
+	if (put == -EPIPE) {
 		restart(c->play, true);
-	return got > 0 ? got : 0;
+		xrun = true;
+	}
+	return got > 0 ? got : xrun ? -EPIPE : 0;
 }
 
 void cable_drop(struct cable *c)

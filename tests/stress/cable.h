@@ -38,7 +38,8 @@ int cable_open(struct cable *c, int card, unsigned int sub);
 int cable_start(struct cable *c);
 /*
  * Moves what is there: reads the capture end, refills the playback end,
- * restarts an end that ran into an xrun. Returns the frames captured.
+ * restarts an end that ran into an xrun. Returns the frames captured, or
+ * -EPIPE when an end had run into an xrun.
  */
 long cable_pump(struct cable *c);
 /* Stops both ends, dropping what is buffered. */

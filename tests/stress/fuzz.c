@@ -45,6 +45,7 @@ struct fuzz {
 
 /* for the watchdog's message */
 static volatile unsigned long current_call, current_cmd;
+static volatile int in_read;
 
 static void watchdog(int sig)
 {
@@ -52,8 +53,8 @@ static void watchdog(int sig)
 	int n;
 
 	(void)sig;
-	n = snprintf(msg, sizeof(msg), "# fuzzer stuck in call #%lu, ioctl 0x%lx: watchdog\n",
-		     current_call, current_cmd);
+	n = snprintf(msg, sizeof(msg), "# fuzzer stuck after call #%lu in %s 0x%lx: watchdog\n",
+		     current_call, in_read ? "read() after ioctl" : "ioctl", current_cmd);
 	if (write(1, msg, (size_t)n) < 0)
 		_exit(KSFT_FAIL);
 	_exit(KSFT_FAIL);
@@ -282,12 +283,20 @@ static void one_call(struct fuzz *f)
 	}
 }
 
+/*
+ * A read() with a random buffer. Non-blocking again first: FIONBIO is
+ * _IO('T', 0x21), SNDRV_TIMER_IOCTL_STOP_OLD's number, and the VFS takes it.
+ */
 static void drain(struct fuzz *f)
 {
 	unsigned long arg = argument(f, 0, 64);
+	int fd = target(f);
 
-	if (read(target(f), (void *)arg, rng_below(&f->r, 512)) >= 0)
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	in_read = 1;
+	if (read(fd, (void *)arg, rng_below(&f->r, 512)) >= 0)
 		f->reads++;
+	in_read = 0;
 }
 
 FIXTURE(fuzz) {
@@ -307,67 +316,112 @@ FIXTURE_TEARDOWN(fuzz)
 {
 }
 
-TEST_F_TIMEOUT(fuzz, ioctls, 120)
+/* One fuzzing process: its own fds, rng and pages; counts go to f (shared). */
+static void __attribute__((noreturn)) fuzz_process(struct fuzz *f, unsigned long calls,
+						   double deadline, unsigned int alarm_s)
 {
-	static struct fuzz f;
-	double deadline = stress_deadline(6.0);
-	unsigned int alarm_s = (unsigned int)(6.0 * stress_budget) + 60;
-	char why[256], hist[1024];
-	unsigned long errors = 0;
-	size_t used = 0;
-	int i, fds = stress_count_fds();
-	DIR *d;
-	struct dirent *e;
+	f->page = sysconf(_SC_PAGESIZE);
+	f->buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	f->edge = mmap(NULL, 2 * f->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	f->ro_edge = mmap(NULL, 2 * f->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (f->buf == MAP_FAILED || f->edge == MAP_FAILED || f->ro_edge == MAP_FAILED ||
+	    munmap(f->edge + f->page, f->page) || mprotect(f->ro_edge + f->page, f->page, PROT_READ))
+		_exit(KSFT_FAIL);
+	for (int i = 0; i < BUF_SIZE; i++)
+		f->buf[i] = (unsigned char)rng_next(&f->r);
 
-	f.r = rng_for(STRESS_SEED(NULL), 0);
-	f.page = sysconf(_SC_PAGESIZE);
-	f.buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	f.edge = mmap(NULL, 2 * f.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	f.ro_edge = mmap(NULL, 2 * f.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(f.buf, MAP_FAILED);
-	ASSERT_NE(f.edge, MAP_FAILED);
-	ASSERT_NE(f.ro_edge, MAP_FAILED);
-	ASSERT_EQ(munmap(f.edge + f.page, f.page), 0);
-	ASSERT_EQ(mprotect(f.ro_edge + f.page, f.page, PROT_READ), 0);
-	for (i = 0; i < BUF_SIZE; i++)
-		f.buf[i] = (unsigned char)rng_next(&f.r);
-
-	/* every fd above those open now is the fuzzer's */
-	d = opendir("/proc/self/fd");
-	ASSERT_NE(d, NULL);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d) &&
-		    (unsigned int)atoi(e->d_name) >= f.floor)
-			f.floor = (unsigned int)atoi(e->d_name) + 1;
-	closedir(d);
 	signal(SIGALRM, watchdog);
 	alarm(alarm_s);
-	fuzz_targets(&f, true);
-	while (f.calls < stress_fuzz_calls && stress_now() < deadline) {
-		one_call(&f);
-		if (!(f.calls % 16))
-			drain(&f);
-		if (!(f.calls % 256))
-			close_range((unsigned int)f.baseline, ~0U, 0);
-		if (!(f.calls % 4096))
-			fuzz_targets(&f, true);
+	fuzz_targets(f, true);
+	while (f->calls < calls && stress_now() < deadline) {
+		one_call(f);
+		if (!(f->calls % 32))
+			drain(f);
+		if (!(f->calls % 256))
+			close_range((unsigned int)f->baseline, ~0U, 0);
+		if (!(f->calls % 4096))
+			fuzz_targets(f, true);
 	}
-	fuzz_targets(&f, false);
-	alarm(0);
+	fuzz_targets(f, false);
+	_exit(0);
+}
 
-	for (i = 0; i < MAX_ERRNO; i++) {
-		errors += f.errnos[i];
-		if (f.errnos[i] && used < sizeof(hist))
-			used += (size_t)snprintf(hist + used, sizeof(hist) - used, "%s%s:%lu",
-						 used ? "," : "", strerrorname_np(i), f.errnos[i]);
+/* every fd from the returned one up is free */
+static unsigned int first_unused_above_all(void)
+{
+	unsigned int floor = 0;
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/fd");
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d) &&
+		    (unsigned int)atoi(e->d_name) >= floor)
+			floor = (unsigned int)atoi(e->d_name) + 1;
+	if (d)
+		closedir(d);
+	return floor;
+}
+
+/*
+ * Two fuzzing processes, one per CPU of the guest: twice the calls in the
+ * same time, and each other's concurrency.
+ */
+#define FUZZERS 2
+
+TEST_F_TIMEOUT(fuzz, ioctls, 120)
+{
+	/* 40 budgets: the count, not the clock, ends a normal run */
+	double deadline = stress_deadline(40.0);
+	unsigned int alarm_s = (unsigned int)(40.0 * stress_budget) + 60;
+	struct fuzz *f = mmap(NULL, FUZZERS * sizeof(*f), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t seed = STRESS_SEED(NULL);
+	unsigned long errors = 0, calls = 0, reads = 0, positive = 0, bad_errno = 0;
+	unsigned long errnos[MAX_ERRNO] = { 0 };
+	char why[256], hist[1024];
+	pid_t pids[FUZZERS];
+	size_t used = 0;
+	int i, j, fds = stress_count_fds();
+	unsigned int floor = first_unused_above_all();
+	double started = stress_now();
+
+	ASSERT_NE(f, MAP_FAILED);
+	for (i = 0; i < FUZZERS; i++) {
+		f[i] = (struct fuzz){ .r = rng_for(seed, (uint64_t)i), .floor = floor };
+		pids[i] = fork();
+		ASSERT_GE(pids[i], 0);
+		if (pids[i] == 0)
+			fuzz_process(&f[i], (stress_fuzz_calls + FUZZERS - 1) / FUZZERS, deadline, alarm_s);
 	}
-	stress_stats("bits=%zu calls=%lu reads=%lu succeeded=%lu errors=%s",
-		     sizeof(void *) * 8, f.calls, f.reads, f.calls - errors, used ? hist : "none");
-	EXPECT_GE(f.calls, stress_fuzz_calls) TH_LOG("only %lu calls before the %.0f s deadline",
-						     f.calls, 6.0 * stress_budget);
-	EXPECT_EQ(f.bad_errno, 0) TH_LOG("an ioctl returned kernel-internal errno %lu", f.bad_errno);
-	EXPECT_EQ(f.positive, 0) TH_LOG("%lu ioctls returned a positive value", f.positive);
+	for (i = 0; i < FUZZERS; i++) {
+		int status;
+
+		ASSERT_EQ(waitpid(pids[i], &status, 0), pids[i]);
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("fuzzing process %d: %s %d", i, WIFEXITED(status) ? "exit" : "signal",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		calls += f[i].calls;
+		reads += f[i].reads;
+		positive += f[i].positive;
+		bad_errno = f[i].bad_errno ? f[i].bad_errno : bad_errno;
+		for (j = 0; j < MAX_ERRNO; j++)
+			errnos[j] += f[i].errnos[j];
+	}
+	for (i = 0; i < MAX_ERRNO; i++) {
+		errors += errnos[i];
+		if (errnos[i] && used < sizeof(hist))
+			used += (size_t)snprintf(hist + used, sizeof(hist) - used, "%s%s:%lu",
+						 used ? "," : "", strerrorname_np(i), errnos[i]);
+	}
+	stress_stats("bits=%zu calls=%lu processes=%d seconds=%.0f reads=%lu succeeded=%lu errors=%s",
+		     sizeof(void *) * 8, calls, FUZZERS, stress_now() - started, reads, calls - errors,
+		     used ? hist : "none");
+	EXPECT_GE(calls, stress_fuzz_calls) TH_LOG("only %lu calls before the %.0f s deadline",
+						   calls, 40.0 * stress_budget);
+	EXPECT_EQ(bad_errno, 0) TH_LOG("an ioctl returned kernel-internal errno %lu", bad_errno);
+	EXPECT_EQ(positive, 0) TH_LOG("%lu ioctls returned a positive value", positive);
 	EXPECT_EQ(stress_count_fds(), fds);
+	/* the fuzzing processes are gone, and with them all they held */
 	EXPECT_TRUE(stress_all_ids_free(why, sizeof(why))) TH_LOG("%s", why);
 }
 

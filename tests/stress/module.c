@@ -190,7 +190,10 @@ static int stream(int card, int ufd, long *frames)
 	for (int i = 0; !err && i < 8; i++) {
 		err = utimer_trigger(ufd);
 		stress_sleep_us(2000);
-		*frames += cable_pump(&c);
+		long got = cable_pump(&c);
+
+		if (got > 0)
+			*frames += got;
 	}
 	cable_close(&c);
 	return err;

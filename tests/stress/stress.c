@@ -340,7 +340,7 @@ bool stress_wait_blocked(pid_t tid, long nr, double timeout)
 		}
 		if (got == nr) {
 			/* in the syscall: now let it get to sleep */
-			stress_sleep_us(20000);
+			stress_sleep_us(2000);
 			return true;
 		}
 		stress_sleep_us(1000);
