@@ -227,7 +227,7 @@ static int attached_instance(unsigned int id, bool tread)
 /* (Re)opens the fds the fuzzer aims at; closes whatever the fuzzer made. */
 static void fuzz_targets(struct fuzz *f, bool reopen)
 {
-	unsigned int gone;
+	unsigned int gone = 0;
 	int i, fd;
 
 	close_range(f->floor, ~0U, 0);
@@ -249,11 +249,16 @@ static void fuzz_targets(struct fuzz *f, bool reopen)
 	f->baseline++;
 }
 
+/* One of the fds that could be opened (ctl[0] always is). */
 static int target(struct fuzz *f)
 {
-	unsigned int i = rng_below(&f->r, CTLS + UTIMERS);
+	for (;;) {
+		unsigned int i = rng_below(&f->r, CTLS + UTIMERS);
+		int fd = i < CTLS ? f->ctl[i] : f->ufd[i - CTLS];
 
-	return i < CTLS ? f->ctl[i] : f->ufd[i - CTLS];
+		if (fd >= 0 || i == 0)
+			return fd;
+	}
 }
 
 static void one_call(struct fuzz *f)
@@ -301,13 +306,15 @@ static void drain(struct fuzz *f)
 
 FIXTURE(fuzz) {
 	int fds;
+	bool no_create;	/* 32-bit on mainline: no utimer of our own */
 };
 
 FIXTURE_SETUP(fuzz)
 {
 	const char *why = stress_unsupported();
 
-	if (why)
+	self->no_create = why && stress_compat_create_missing();
+	if (why && !self->no_create)
 		SKIP(return, "%s", why);
 	self->fds = stress_count_fds();
 }
@@ -421,6 +428,10 @@ TEST_F_TIMEOUT(fuzz, ioctls, 120)
 	EXPECT_EQ(bad_errno, 0) TH_LOG("an ioctl returned kernel-internal errno %lu", bad_errno);
 	EXPECT_EQ(positive, 0) TH_LOG("%lu ioctls returned a positive value", positive);
 	EXPECT_EQ(stress_count_fds(), fds);
+	if (self->no_create && _metadata->exit_code == KSFT_PASS)
+		STRESS_XFAIL(return, "known mainline difference: a 32-bit process cannot CREATE "
+			     "(ENOTTY: mainline's compat ioctl does not pass it through); "
+			     "fuzzed /dev/snd/timer fds only, %lu calls, no failure", calls);
 	/* the fuzzing processes are gone, and with them all they held */
 	EXPECT_TRUE(stress_all_ids_free(why, sizeof(why))) TH_LOG("%s", why);
 }

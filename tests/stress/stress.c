@@ -270,6 +270,21 @@ bool stress_is_mainline(void)
 	return fd >= 0;
 }
 
+bool stress_compat_create_missing(void)
+{
+	int ctl = timer_ctl_open(), version = 0, fd;
+
+	if (sizeof(void *) != 4 || ctl < 0)
+		return false;
+	if (ioctl(ctl, SNDRV_TIMER_IOCTL_PVERSION, &version) < 0)
+		version = 0;
+	fd = utimer_create(ctl, 1000000, NULL);
+	close(ctl);
+	if (fd >= 0)
+		close(fd);
+	return fd == -ENOTTY && version >= SNDRV_PROTOCOL_VERSION(2, 0, 8);
+}
+
 bool stress_all_ids_free(char *why, size_t len)
 {
 	int fds[UTIMER_MAX + 1], n = 0, err = 0, ctl = timer_ctl_open();

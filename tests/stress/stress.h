@@ -112,6 +112,13 @@ const char *stress_unsupported(void);
  */
 bool stress_is_mainline(void);
 
+/*
+ * A 32-bit process on mainline: the timer protocol is 2.0.8 (utimers exist)
+ * but CREATE fails with ENOTTY, as mainline's compat ioctl does not pass it
+ * through (our series does).
+ */
+bool stress_compat_create_missing(void);
+
 /* open("/dev/snd/timer") */
 int timer_ctl_open(void);
 /* CREATE on ctl (opened here when ctl < 0): the new fd, or -errno */
