@@ -65,7 +65,8 @@ fi
 
 # ---- 2. the mission ---------------------------------------------------------
 mkdir -p "$work/plugins" "$work/run" "$work/home" "$work/config"
-for d in "$spa_dir"/*/; do ln -s "$d" "$work/plugins/$(basename "$d")"; done
+# An installed pipewire-utimer would shadow the plugin under test: leave its utimer/ out.
+for d in "$spa_dir"/*/; do [ "$(basename "$d")" = utimer ] || ln -s "$d" "$work/plugins/$(basename "$d")"; done
 ln -s "$(realpath "$plugin_dir")" "$work/plugins/utimer"
 export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_RUNTIME_DIR="$work/run"
 export PIPEWIRE_RUNTIME_DIR="$work/run" SPA_PLUGIN_DIR="$work/plugins" PIPEWIRE_REMOTE=pipewire-0
