@@ -386,19 +386,36 @@ class Checks:
 
 
 def main(argv: list[str]) -> int:
-    """`pwfixture.py config [KEY=VALUE...]`: a base configuration on stdout
-    for shell callers (the objects come from their own drop-ins)."""
+    """`pwfixture.py config [KEY=VALUE...] [--object JSON...]`: a configuration
+    on stdout for shell callers: context properties KEY=VALUE, objects as
+    JSON ({"factory": ..., "args": {...}})."""
     if len(argv) < 2 or argv[1] != "config":
-        print("usage: pwfixture.py config [context.property=value ...]", file=sys.stderr)
+        print("usage: pwfixture.py config [context.property=value ...] [--object JSON ...]",
+              file=sys.stderr)
         return 2
     props: dict[str, Any] = {}
-    for kv in argv[2:]:
-        key, sep, value = kv.partition("=")
+    objects: list[dict] = []
+    args = iter(argv[2:])
+    for arg in args:
+        if arg == "--object":
+            text = next(args, None)
+            try:
+                obj = json.loads(text) if text is not None else None
+            except json.JSONDecodeError as e:
+                print(f"pwfixture.py: --object {text!r}: {e}", file=sys.stderr)
+                return 2
+            if not isinstance(obj, dict) or "factory" not in obj:
+                print(f"pwfixture.py: --object {text!r}: want a JSON object with "
+                      "\"factory\" and \"args\"", file=sys.stderr)
+                return 2
+            objects.append(obj)
+            continue
+        key, sep, value = arg.partition("=")
         if not sep:
-            print(f"pwfixture.py: {kv!r} is not KEY=VALUE", file=sys.stderr)
+            print(f"pwfixture.py: {arg!r} is not KEY=VALUE", file=sys.stderr)
             return 2
         props[key] = int(value) if value.isdigit() else value
-    sys.stdout.write(config(props))
+    sys.stdout.write(config(props, objects))
     return 0
 
 

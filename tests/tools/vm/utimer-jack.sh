@@ -9,35 +9,12 @@ utimer_jack=$1
 load_aloop
 mkdir -p "$work/run" "$work/home"
 export XDG_RUNTIME_DIR="$work/run" PIPEWIRE_RUNTIME_DIR="$work/run" HOME="$work/home" PIPEWIRE_REMOTE=pipewire-0
-cat >"$work/pw.conf" <<CONF
-context.properties = {
-    core.daemon = true
-    core.name = pipewire-0
-    support.dbus = false
-    default.clock.rate = 48000
-    default.clock.quantum = 256
-    default.clock.min-quantum = 64
-    default.clock.max-quantum = 1024
-}
-context.spa-libs = {
-    audio.convert.* = audioconvert/libspa-audioconvert
-    support.*       = support/libspa-support
-}
-context.modules = [
-    { name = libpipewire-module-rt args = { nice.level = -11 rt.prio = 88 } flags = [ ifexists nofail ] }
-    { name = libpipewire-module-protocol-native }
-    { name = libpipewire-module-metadata }
-    { name = libpipewire-module-spa-node-factory }
-    { name = libpipewire-module-client-node }
-    { name = libpipewire-module-access args = { } }
-    { name = libpipewire-module-adapter }
-]
-context.objects = [
-    { factory = spa-node-factory
-        args = { factory.name = support.node.driver node.name = Dummy-Driver node.group = pipewire.dummy priority.driver = 20000 }
-    }
-]
-CONF
+# The configuration from the one PipeWire fixture (tests/pwfixture).
+python3 "$(dirname "$0")/../../pwfixture/pwfixture.py" config \
+	default.clock.min-quantum=64 default.clock.max-quantum=1024 \
+	--object '{"factory": "spa-node-factory", "args": {"factory.name": "support.node.driver",
+	  "node.name": "Dummy-Driver", "node.group": "pipewire.dummy", "priority.driver": 20000}}' \
+	>"$work/pw.conf" || fail "pwfixture.py config failed"
 pipewire -c "$work/pw.conf" >"$work/pipewire.log" 2>&1 &
 children+=($!)
 wait_until 20 pw-cli info 0 >/dev/null 2>&1 || fail "pipewire did not start: $(cat "$work/pipewire.log")"
