@@ -177,6 +177,8 @@ struct Impl {
 	std::atomic<std::uint64_t> errors{0};
 	std::atomic<int> last_errno{0};    // of the latest trigger; 0 once one succeeds
 	std::atomic<bool> following_now{false};
+	std::atomic<std::uint32_t> graph_rate{0};  // of the latest cycle
+	std::uint32_t logged_rate = 0;             // main thread
 
 	void on_cycle(std::uint64_t duration, std::uint32_t rate) noexcept;
 };
@@ -188,6 +190,7 @@ static_assert(std::is_standard_layout_v<Impl> && offsetof(Impl, handle) == 0);
 void Impl::on_cycle(std::uint64_t duration, std::uint32_t rate) noexcept
 {
 	cycles.fetch_add(1, std::memory_order_relaxed);
+	graph_rate.store(rate, std::memory_order_relaxed);
 	if (ticking == nullptr)
 		return;
 	for (std::uint64_t n = counter.advance(duration, rate); n > 0; --n) {
@@ -419,6 +422,9 @@ void emit_info(Impl *impl, bool full)
 	const bool ticking = impl->timer.has_value();
 	std::vector<std::pair<std::string, std::string>> values = {
 		{SPA_KEY_NODE_DRIVER, "true"},
+		// The Props param holds live counters: PipeWire must ask us each
+		// time instead of answering from its cache of the first reply.
+		{"node.cache-params", "false"},
 		{"clock.name", impl->config.clock_name},
 	};
 	const auto add = [&values](const char *key, std::string value) {
@@ -492,6 +498,13 @@ void on_watch(void *data, std::uint64_t)
 			impl->state = "running";
 			impl->error.clear();
 		}
+	}
+	if (const std::uint32_t rate = impl->graph_rate.load(std::memory_order_relaxed);
+	    impl->timer && rate != impl->logged_rate) {
+		driver_log(info, impl, "utimer-driver: graph at %u Hz; timer %u counts %u-frame "
+			   "periods at %u Hz of graph time", rate, impl->timer->id(),
+			   impl->timer_period, impl->timer_rate);
+		impl->logged_rate = rate;
 	}
 	if (changed)
 		emit_info(impl, false);
