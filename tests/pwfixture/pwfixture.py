@@ -342,6 +342,26 @@ class PipeWire:
         flat = params[0]["params"]
         return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
+    def changes(self, seconds: float) -> str:
+        """What `pw-dump -m` prints after its initial dump within seconds:
+        the objects whose info changed meanwhile."""
+        mon = subprocess.Popen(["pw-dump", "-m", "-N"], env=self.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True,
+                               **self._user_kwargs())
+        time.sleep(seconds)
+        mon.terminate()
+        text = mon.communicate(timeout=10)[0]
+        end = text.find("\n]\n")
+        if end < 0:
+            raise PipeWireError(f"pw-dump -m printed no initial dump in {seconds} s")
+        return text[end + 3:]
+
+    def _user_kwargs(self) -> dict:
+        if not self.user:
+            return {}
+        return {"user": self.user.pw_uid, "group": self.user.pw_gid,
+                "extra_groups": os.getgrouplist(self.user.pw_name, self.user.pw_gid)}
+
     def link(self, out_port: str, in_port: str) -> None:
         self.run(["pw-link", out_port, in_port])
 
