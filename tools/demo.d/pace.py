@@ -30,8 +30,11 @@ import time
 # A healthy run: the driver paces the graph by MONOTONIC_RAW, so it is exact
 # to a cycle (21 ms of 30 s at 1024 frames, 0.07 %).
 GRAPH_TOLERANCE = 0.01
-# Marks are seen within the watcher's 5 ms poll plus a 9p round trip.
-CLOCK_TOLERANCE_PPM = 2000
+# A mark is timed to tens of ms under load (the guest's process start, a 9p
+# round trip, the watcher's 5 ms poll): a loaded run measured +1938 and
+# +3304 ppm over 26 s windows. What this check is for -- a guest clock that
+# stalls or loses ticks -- shows as percent-level errors.
+CLOCK_TOLERANCE_PPM = 5000
 POLL_S = 0.005
 
 
