@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <charconv>
 #include <fcntl.h>
-#include <system_error>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 #include "fd.hpp"
@@ -228,15 +228,24 @@ TimerSourceBinding::TimerSourceBinding(LoopbackCard card, const TimerSource &sou
 				       const Paths &paths)
 	: card_(std::move(card)), source_(source), paths_(paths)
 {
-	const TimerSource found = read_timer_source(card_, paths_);
-	previous_ = restore_value(found, module_default_timer_source(card_, paths_));
+	// A value snd-aloop cannot use (left by hand, say) is not worth restoring:
+	// it gets what a stale -1.4.N gets, the module's default or jiffies.
+	std::optional<TimerSource> found;
+	try {
+		found = read_timer_source(card_, paths_);
+	} catch (const Error &) {
+	}
+	const TimerSource module_default = module_default_timer_source(card_, paths_);
+	previous_ = found ? restore_value(*found, module_default)
+	: module_default.utimer_id() ? TimerSource::jiffies()
+				     : module_default;
 	try {
 		write_timer_source(card_, source_, paths_);
 	} catch (...) {
 		// The write may have half-happened (read-back mismatch): put the
 		// value found back before reporting.
 		try {
-			write_timer_source(card_, found, paths_);
+			write_timer_source(card_, found ? *found : previous_, paths_);
 		} catch (...) {
 		}
 		throw;
@@ -269,8 +278,12 @@ bool TimerSourceBinding::restore()
 	if (!active_)
 		return true;
 	active_ = false;
-	if (read_timer_source(card_, paths_) != source_)
-		return false;  // rebound by someone else: theirs stays
+	try {
+		if (read_timer_source(card_, paths_) != source_)
+			return false;  // rebound by someone else: theirs stays
+	} catch (const Error &) {
+		return false;  // someone wrote something else (unusable): not ours to touch
+	}
 	write_timer_source(card_, previous_, paths_);
 	return true;
 }
