@@ -30,7 +30,9 @@ grep -q "^utimer id=$id timer_source=-1.4.$id resolution=5333333 rate=48000 peri
 [ "$(cat /proc/asound/Loopback/timer_source)" = "-1.4.$id" ] || fail "timer_source is '$(cat /proc/asound/Loopback/timer_source)'"
 
 # The loopback runs at the JACK graph's pace: 2 s of capture at period 256.
-arecord -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=256 --buffer-size=4096 -d 2 \
+# Non-blocking (-N): a TCG guest on a loaded host can stall longer than the
+# PCM core's 100 ms wait on 6.12, which fails a blocking read with EIO.
+arecord -N -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=256 --buffer-size=4096 -d 2 \
 	-t raw "$work/cap.raw" 2>"$work/arecord.err" || fail "arecord on the JACK-clocked loopback: $(cat "$work/arecord.err")"
 [ "$(stat -c %s "$work/cap.raw")" = $((96000 * 4)) ] || fail "arecord wrote $(stat -c %s "$work/cap.raw") bytes"
 note "2 s captured from the loopback clocked by JACK cycles"
@@ -41,7 +43,7 @@ wait_until 20 grep -q "resolution=10666666 rate=48000 period=512" "$work/jack.ou
 	fail "no new timer after the quantum change: $(cat "$work/jack.out")"
 id2=$(sed -n 's/^utimer id=\([0-9]*\) .*period=512.*/\1/p' "$work/jack.out" | head -n1)
 [ "$(cat /proc/asound/Loopback/timer_source)" = "-1.4.$id2" ] || fail "timer_source after the change: '$(cat /proc/asound/Loopback/timer_source)'"
-arecord -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=512 --buffer-size=4096 -d 1 \
+arecord -N -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 --period-size=512 --buffer-size=4096 -d 1 \
 	-t raw "$work/cap2.raw" 2>"$work/arecord2.err" || fail "arecord at period 512: $(cat "$work/arecord2.err")"
 note "quantum 256 -> 512: timer $id -> $id2, loopback follows"
 
