@@ -9,6 +9,7 @@ and a run without marks.
 
 Usage: report-test.py REPO
 """
+import json
 import os
 import subprocess
 import sys
@@ -136,6 +137,37 @@ if os.path.exists(bench_report_py):
         write_marks(os.path.join(out, "6.1"), "bench", 100.0, 100.01)
         r = subprocess.run([sys.executable, bench_report_py, out, "6.1"], capture_output=True, text=True)
         check(r.returncode == 0 and "| measurement |" in r.stdout, f"bench prints a healthy run (exit {r.returncode})")
+
+# 7. Bench's loopback latency table: refused when the graph fell behind during a
+# run (the 5 s dev run's utimer case at quantum 32: 65.7 % of real time).
+def loopback_run(quantum, source, ticks, seconds=60.0):
+    return {"quantum": quantum, "source": source, "rate": 48000, "graph_cycles": ticks,
+            "graph_seconds": seconds,
+            "period": quantum, "periods": 2, "seconds": seconds, "xruns_playback": 0,
+            "xruns_capture": 0, "bit_exact": True, "frames": 2880000, "silent": 0, "lost": 0,
+            "altered": 0, "markers": 600, "latency_us": {"min": 1300.0, "median": 1400.0,
+                                                         "p99": 1900.0, "max": 2100.0}}
+
+
+if os.path.exists(bench_report_py):
+    for ticks, want in ((90000, 0), (59130, 3)):  # 90000 x 32 / 48000 = 60 s
+        with tempfile.TemporaryDirectory() as out:
+            k = os.path.join(out, "6.1")
+            os.makedirs(k)
+            with open(os.path.join(k, "loopback.jsonl"), "w") as f:
+                f.write(json.dumps(loopback_run(32, "utimer", ticks)) + "\n")
+                f.write(json.dumps({"quantum": 32, "source": "hrtimer", "error": "start failed"}) + "\n")
+            write_marks(k, "bench", 800.0, 800.0)
+            write_marks(k, "loopback-32-utimer", 60.0, 60.0)
+            r = subprocess.run([sys.executable, bench_report_py, out, "6.1"], capture_output=True,
+                               text=True)
+            if want == 0:
+                check(r.returncode == 0 and "| 32 (0.67 ms) | utimer (graph ticks) | 0 / 0 | yes |" in r.stdout
+                      and "failed: start failed" in r.stdout and "| measurement |" not in r.stdout,
+                      f"bench prints the loopback table of a healthy run (exit {r.returncode})")
+            else:
+                check(r.returncode == 3 and "65.7 % of real time" in r.stdout and "| 32 (" not in r.stdout,
+                      f"bench refuses a loopback run whose graph fell behind (exit {r.returncode})")
 
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
