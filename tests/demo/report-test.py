@@ -145,7 +145,7 @@ def loopback_run(quantum, source, ticks, seconds=60.0):
             "graph_seconds": seconds,
             "period": quantum, "periods": 2, "seconds": seconds, "xruns_playback": 0,
             "xruns_capture": 0, "bit_exact": True, "frames": 2880000, "silent": 0, "lost": 0,
-            "altered": 0, "markers": 600, "latency_us": {"min": 1300.0, "median": 1400.0,
+            "altered": 0, "written": 2880000, "markers": 600, "latency_us": {"min": 1300.0, "median": 1400.0,
                                                          "p99": 1900.0, "max": 2100.0}}
 
 
