@@ -85,6 +85,9 @@ struct spa_log_topic log_topic = {SPA_VERSION_LOG_TOPIC, "spa.utimer", SPA_LOG_L
 
 constexpr std::uint32_t default_duration = 1024;  // before PipeWire sets a position
 constexpr std::uint32_t default_rate = 48000;
+// How long a driver wakeup waits for the graph to finish the previous cycle
+// before it starts the next one anyway (a stuck client must not stop the group).
+constexpr std::uint64_t max_graph_wait_ns = 200 * SPA_NSEC_PER_MSEC;
 
 // Clock ids for dynamic clocks (PTP hardware clocks), see clock_gettime(2).
 constexpr clockid_t fd_to_clockid(int fd) { return (~static_cast<clockid_t>(fd) << 3) | 3; }
@@ -166,6 +169,13 @@ struct Impl {
 	TimerFd timerfd;
 	bool started = false;
 	bool following = false;
+	// Driving: the cycle we started has not completed yet (PipeWire calls
+	// process() on the driver when the graph is done); completions_seen once
+	// it has done so since we became the driver (else we never wait).
+	bool cycle_open = false;
+	bool completions_seen = false;
+	bool waiting = false;              // a wakeup found the previous cycle running
+	std::uint64_t open_since_ns = 0;   // when the open cycle was due
 	DriverClock schedule;
 	const utimer::Timer *ticking = nullptr;
 	PeriodCounter counter;
@@ -175,6 +185,7 @@ struct Impl {
 	std::atomic<std::uint64_t> cycles{0};
 	std::atomic<std::uint64_t> triggers{0};
 	std::atomic<std::uint64_t> errors{0};
+	std::atomic<std::uint64_t> late_cycles{0};  // wakeups that waited for the graph
 	std::atomic<int> last_errno{0};    // of the latest trigger; 0 once one succeeds
 	std::atomic<bool> following_now{false};
 	std::atomic<std::uint32_t> graph_rate{0};  // of the latest cycle
@@ -227,22 +238,26 @@ void graph_target(const struct spa_io_position *position, std::uint64_t &duratio
 
 // ---- data thread ---------------------------------------------------------
 
-void arm_timer(Impl *impl, bool armed)
+// Arms the timerfd for due (CLOCK_MONOTONIC ns), or disarms it for 0.
+void arm_timer_at(Impl *impl, std::uint64_t due)
 {
 	struct itimerspec its {};
-	if (armed) {
-		const std::uint64_t due = impl->schedule.due_ns();
-		its.it_value.tv_sec = due / SPA_NSEC_PER_SEC;
-		its.it_value.tv_nsec = due % SPA_NSEC_PER_SEC;
-	}
+	its.it_value.tv_sec = due / SPA_NSEC_PER_SEC;
+	its.it_value.tv_nsec = due % SPA_NSEC_PER_SEC;
 	spa_system_timerfd_settime(impl->data_system, impl->timerfd.get(),
 				   SPA_FD_TIMER_ABSTIME, &its, nullptr);
+}
+
+void arm_timer(Impl *impl, bool armed)
+{
+	arm_timer_at(impl, armed ? impl->schedule.due_ns() : 0);
 }
 
 void reschedule(Impl *impl)
 {
 	impl->schedule.restart(now_ns(impl->data_system, CLOCK_MONOTONIC));
 	impl->tracker.reset();
+	impl->cycle_open = impl->waiting = impl->completions_seen = false;
 	arm_timer(impl, impl->started && !impl->following);
 }
 
@@ -281,6 +296,25 @@ void on_timeout(struct spa_source *source)
 	std::uint64_t duration;
 	std::uint32_t rate;
 	graph_target(impl->position, duration, rate);
+	if (impl->cycle_open && impl->completions_seen) {
+		// The graph has not finished the previous cycle (a late client, a
+		// starved machine). A new cycle now would tick the loopback a
+		// period the graph has not produced or consumed, and PipeWire
+		// would restart the late nodes mid-cycle (lost or repeated
+		// buffers, an ALSA follower's underrun). Wait for it (process()
+		// starts the next cycle), up to max_graph_wait_ns: past that a
+		// node is stuck and the graph goes on as PipeWire's drivers do.
+		const std::uint64_t now = now_ns(impl->data_system, CLOCK_MONOTONIC);
+		if (now - impl->open_since_ns < max_graph_wait_ns) {
+			if (!impl->waiting)
+				impl->late_cycles.fetch_add(1, std::memory_order_relaxed);
+			impl->waiting = true;
+			arm_timer_at(impl, now + duration * SPA_NSEC_PER_SEC / rate);
+			return;
+		}
+		impl->schedule.restart(now);
+	}
+	impl->waiting = false;
 	double rate_diff = 1.0;
 	if (impl->reference != CLOCK_MONOTONIC)
 		rate_diff = track_reference(impl, impl->schedule.due_ns(), duration, rate);
@@ -300,6 +334,8 @@ void on_timeout(struct spa_source *source)
 	}
 	// Tick before the graph runs so a loopback capture finds this cycle's period.
 	impl->on_cycle(duration, rate);
+	impl->cycle_open = true;
+	impl->open_since_ns = cycle.nsec;
 	spa_node_call_ready(&impl->callbacks, SPA_STATUS_HAVE_DATA);
 	arm_timer(impl, true);
 }
@@ -511,10 +547,12 @@ void on_watch(void *data, std::uint64_t)
 	const std::uint64_t cycles = impl->cycles.load(std::memory_order_relaxed);
 	if (cycles != impl->logged_cycles) {
 		impl->logged_cycles = cycles;
-		driver_log(debug, impl, "utimer-driver: timer %d: %llu cycles, %llu triggers, %llu errors",
+		driver_log(debug, impl, "utimer-driver: timer %d: %llu cycles, %llu triggers, %llu errors, "
+			   "%llu late cycles waited for",
 			   impl->timer ? int(impl->timer->id()) : -1, (unsigned long long)cycles,
 			   (unsigned long long)impl->triggers.load(std::memory_order_relaxed),
-			   (unsigned long long)impl->errors.load(std::memory_order_relaxed));
+			   (unsigned long long)impl->errors.load(std::memory_order_relaxed),
+			   (unsigned long long)impl->late_cycles.load(std::memory_order_relaxed));
 	}
 }
 
@@ -547,7 +585,8 @@ int node_sync(void *object, int seq)
 
 // The counters, on request only (pw-cli enum-params <id> Props, pw-dump):
 // Props { params = [ "api.utimer.cycles" <long> "api.utimer.triggers" <long>
-// "api.utimer.errors" <long> ] }, the way other SPA nodes show custom values.
+// "api.utimer.errors" <long> "api.utimer.late-cycles" <long> ] }, the way
+// other SPA nodes show custom values.
 int node_enum_params(void *object, int seq, std::uint32_t id, std::uint32_t start,
 		     std::uint32_t num, const struct spa_pod *)
 {
@@ -568,6 +607,7 @@ int node_enum_params(void *object, int seq, std::uint32_t id, std::uint32_t star
 		{"api.utimer.cycles", &impl->cycles},
 		{"api.utimer.triggers", &impl->triggers},
 		{"api.utimer.errors", &impl->errors},
+		{"api.utimer.late-cycles", &impl->late_cycles},
 	};
 	for (const auto &[key, value] : counters) {
 		spa_pod_builder_string(&b, key);
@@ -704,8 +744,23 @@ int node_port_reuse_buffer(void *, std::uint32_t, std::uint32_t)
 int node_process(void *object)
 {
 	auto *impl = static_cast<Impl *>(object);
-	if (impl->following && SPA_LIKELY(impl->position))
-		impl->on_cycle(impl->position->clock.duration, impl->position->clock.rate.denom);
+	if (impl->following) {
+		if (SPA_LIKELY(impl->position))
+			impl->on_cycle(impl->position->clock.duration,
+				       impl->position->clock.rate.denom);
+	} else if (impl->cycle_open) {
+		// Driving: the graph completed our cycle.
+		impl->cycle_open = false;
+		impl->completions_seen = true;
+		if (impl->waiting) {
+			// A late cycle: the next starts now, on a new epoch, rather
+			// than cycles back to back to catch up with the clock.
+			impl->waiting = false;
+			impl->schedule.restart(now_ns(impl->data_system, CLOCK_MONOTONIC));
+			impl->tracker.reset();
+			arm_timer(impl, true);
+		}
+	}
 	return SPA_STATUS_HAVE_DATA;
 }
 

@@ -58,7 +58,8 @@ with PipeWire(work / "a", objects, plugin_dir=plugin_dir) as pw:
                    "api.utimer.rate", "api.utimer.aloop.card", "clock.device"):
         t.check(absent not in props, f"{absent} absent without a timer / configuration")
     counters = pw.counters("utimer-driver")
-    t.equal(sorted(counters), ["api.utimer.cycles", "api.utimer.errors", "api.utimer.triggers"],
+    t.equal(sorted(counters), ["api.utimer.cycles", "api.utimer.errors",
+                               "api.utimer.late-cycles", "api.utimer.triggers"],
             "Props params hold the counters")
     t.equal(counters["api.utimer.triggers"], 0, "no triggers")
 

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -374,6 +375,43 @@ TEST_CASE("clock.device that is not a clock")
 
 TEST_SUITE("kernel")
 {
+TEST_CASE("driving: a wakeup waits for the graph to finish the previous cycle")
+{
+	Host host;
+	Node n(host, {}, 64);
+	REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
+	// A host that never calls process() on its driver: nothing waits.
+	run_cycles(host, n.o, 5);
+	CHECK(n.o.counter(n.node, "api.utimer.late-cycles") == 0);
+	// PipeWire calls the driver's process() when the graph finished a cycle.
+	for (int i = 0; i < 10; ++i) {
+		spa_node_process(n.node);
+		run_cycles(host, n.o, 1);
+	}
+	CHECK(n.o.counter(n.node, "api.utimer.late-cycles") == 0);
+	// The graph does not finish the open cycle: no tick, no new cycle, one
+	// late cycle (asserted while within the 200 ms a wakeup waits at most).
+	const int ready = n.o.ready;
+	const auto triggers = n.triggers();
+	const auto since = std::chrono::steady_clock::now();
+	while (std::chrono::steady_clock::now() - since < std::chrono::milliseconds(50))
+		n.iterate(5);
+	if (std::chrono::steady_clock::now() - since < std::chrono::milliseconds(200)) {
+		CHECK(n.o.ready == ready);
+		CHECK(n.triggers() == triggers);
+		CHECK(n.o.counter(n.node, "api.utimer.late-cycles") == 1);
+	}
+	// Finished: the next cycle starts at once, with its tick.
+	spa_node_process(n.node);
+	run_cycles(host, n.o, 1);
+	CHECK(n.triggers() >= triggers + 1);
+	// Stuck for longer than 200 ms: the group goes on without it.
+	const int stuck = n.o.ready;
+	run_cycles(host, n.o, 3);
+	CHECK(n.o.ready == stuck + 3);
+	CHECK(n.triggers() == n.o.ready);
+}
+
 TEST_CASE("driving: clock updates and one tick per period after each cycle")
 {
 	Host host;
