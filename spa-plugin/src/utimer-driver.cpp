@@ -305,11 +305,12 @@ void on_timeout(struct spa_source *source)
 		// starts the next cycle), up to max_graph_wait_ns: past that a
 		// node is stuck and the graph goes on as PipeWire's drivers do.
 		const std::uint64_t now = now_ns(impl->data_system, CLOCK_MONOTONIC);
-		if (now - impl->open_since_ns < max_graph_wait_ns) {
+		const std::uint64_t give_up = impl->open_since_ns + max_graph_wait_ns;
+		if (now < give_up) {
 			if (!impl->waiting)
 				impl->late_cycles.fetch_add(1, std::memory_order_relaxed);
 			impl->waiting = true;
-			arm_timer_at(impl, now + duration * SPA_NSEC_PER_SEC / rate);
+			arm_timer_at(impl, give_up);
 			return;
 		}
 		impl->schedule.restart(now);
