@@ -46,6 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pwfixture"))
 from pwfixture import (Checks, PipeWire, null_sink, system_driver,  # noqa: E402
                        utimer_node)
 
+if len(sys.argv) < 3:
+    sys.exit("usage: loopback-test.py PLUGIN_DIR JACK_PATTERN [CASE...] "
+             "(JACK_PATTERN: the build's tests/spa-vm/jack-pattern)")
 plugin_dir = Path(sys.argv[1]).resolve()
 jack_pattern = Path(sys.argv[2]).resolve()
 example = Path(__file__).resolve().parent.parent.parent / "spa-plugin/conf/utimer-loopback-example.conf"
