@@ -9,12 +9,14 @@ xrun. Needs the 6.1 series' snd-aloop (kernel-patches/6.1, "Run on a global
 timer that ticks faster than the period"); mainline's snd-aloop refuses to
 start on it. TAP output; run as root.
 """
-import os
 import pathlib
 import re
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "pwfixture"))
+from pwfixture import Checks  # noqa: E402
 
 RATE, CHANNELS, PERIOD, PERIODS = 48000, 2, 1024, 4
 SECONDS = 4
@@ -23,15 +25,8 @@ FRAME = 2 * CHANNELS
 PATTERN = b"".join(((i * 7919) & 0x7FFF).to_bytes(2, "little") * CHANNELS
                    for i in range(RATE * SECONDS))
 
-n = failed = 0
-
-
-def check(ok, what):
-    global n, failed
-    n += 1
-    failed += not ok
-    print(f"{'ok' if ok else 'not ok'} {n} - {what}", flush=True)
-    return ok
+t = Checks()
+check = t.check
 
 
 def run(*cmd):
@@ -83,11 +78,12 @@ def main():
     check(start >= 0 and start % FRAME == 0, f"the pattern arrives ({len(data) // FRAME} frames recorded, "
           f"pattern at frame {start // FRAME if start >= 0 else None})")
     got = data[start:start + len(PATTERN)] if start >= 0 else b""
-    check(got == PATTERN, f"bit-exact: {len(got) // FRAME} of {len(PATTERN) // FRAME} frames equal")
+    diff = next((i // FRAME for i in range(0, min(len(got), len(PATTERN)), FRAME)
+                 if got[i:i + FRAME] != PATTERN[i:i + FRAME]), None)
+    check(got == PATTERN, f"bit-exact: {len(got) // FRAME} of {len(PATTERN) // FRAME} frames compared, "
+          f"first difference at frame {diff}")
     (card / "timer_source").write_text("\n")
 
 
 main()
-print(f"1..{n}")
-print(f"# {n - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(t.done())
