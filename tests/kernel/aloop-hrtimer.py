@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "pwfixture"))
 from pwfixture import Checks  # noqa: E402
@@ -21,8 +22,13 @@ from pwfixture import Checks  # noqa: E402
 RATE, CHANNELS, PERIOD, PERIODS = 48000, 2, 1024, 4
 SECONDS = 4
 FRAME = 2 * CHANNELS
-# A frame counter in both channels: any lost, repeated or altered frame shows.
-PATTERN = b"".join(((i * 7919) & 0x7FFF).to_bytes(2, "little") * CHANNELS
+# Frame i = (i & 0x7fff | 0x8000, (i >> 15) | 0x4000), the loopback suite's
+# pattern (tests/spa-vm/loopback-test.py): never silence, and every frame says
+# where in the pattern it is, so a lost, repeated or altered frame shows and no
+# stretch of it repeats an earlier one (a 15-bit counter did: with its start
+# lost, the search found its second lap and reported a difference at the end).
+PATTERN = b"".join(((i & 0x7FFF) | 0x8000).to_bytes(2, "little")
+                   + ((i >> 15) | 0x4000).to_bytes(2, "little")
                    for i in range(RATE * SECONDS))
 
 t = Checks()
@@ -38,6 +44,28 @@ def loopback_dir():
         if (card / "id").read_text().strip() == "Loopback":
             return card
     return None
+
+
+def first_sound(data):
+    """Where the first non-silent frame is, and which pattern frame it says it is."""
+    for i in range(0, len(data) - FRAME + 1, FRAME):
+        if data[i:i + FRAME] != bytes(FRAME):
+            left = int.from_bytes(data[i:i + 2], "little")
+            right = int.from_bytes(data[i + 2:i + 4], "little")
+            return f"frame {i // FRAME} = pattern frame {(left & 0x7FFF) | ((right & 0x3FFF) << 15)}"
+    return "none"
+
+
+def capture_running(card, timeout=20.0):
+    """arecord starts its stream at its first read: the pattern must not come
+    before that, or the cable drops its first periods (nobody captures them)."""
+    status = card / "pcm1c" / "sub0" / "status"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "RUNNING" in status.read_text():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def main():
@@ -64,6 +92,7 @@ def main():
         rec = subprocess.Popen(["arecord", "-D", "hw:Loopback,1", *params, "-d",
                                 str(SECONDS + 2), str(capture)],
                                stderr=subprocess.PIPE, text=True)
+        check(capture_running(card), "arecord's stream runs before aplay starts")
         out = run("aplay", "-D", "hw:Loopback,0", *params, str(play))
         err = rec.communicate(timeout=60)[1]
         check(out.returncode == 0, f"aplay on the hrtimer-clocked cable ({out.stderr.strip()!r})")
@@ -75,8 +104,9 @@ def main():
           "snd-aloop logged no timer error: "
           + ("; ".join(l for l in dmesg.splitlines() if "aloop" in l) or "none"))
     start = data.find(PATTERN[:FRAME * PERIOD])
-    check(start >= 0 and start % FRAME == 0, f"the pattern arrives ({len(data) // FRAME} frames recorded, "
-          f"pattern at frame {start // FRAME if start >= 0 else None})")
+    check(start >= 0 and start % FRAME == 0, f"the pattern arrives from its first frame "
+          f"({len(data) // FRAME} frames recorded, pattern at frame "
+          f"{start // FRAME if start >= 0 else None}, first sound: {first_sound(data)})")
     got = data[start:start + len(PATTERN)] if start >= 0 else b""
     diff = next((i // FRAME for i in range(0, min(len(got), len(PATTERN)), FRAME)
                  if got[i:i + FRAME] != PATTERN[i:i + FRAME]), None)
