@@ -64,22 +64,39 @@ def report(out):
     return r.returncode, r.stdout + r.stderr
 
 
+def watcher_wrote(out, text, timeout=60.0):
+    """Wait until host-marks.tsv holds text: the watcher ignores marks made
+    before it started, and a loaded host (CI builds packages beside guests)
+    may take seconds to start it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if text in open(os.path.join(out, "host-marks.tsv")).read():
+                return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 # 1. The mechanism itself: a watcher and two marks on this machine.
 with tempfile.TemporaryDirectory() as out:
     watcher = subprocess.Popen([sys.executable, pace_py, "watch", out])
     try:
-        time.sleep(0.3)
+        watcher_wrote(out, "(started ")
         subprocess.run([sys.executable, pace_py, "mark", out, "x-start"], check=True)
-        time.sleep(1.0)
+        watcher_wrote(out, "x-start ")
+        time.sleep(2.0)
         subprocess.run([sys.executable, pace_py, "mark", out, "x-end"], check=True)
-        time.sleep(0.3)
+        watcher_wrote(out, "x-end ")
     finally:
         watcher.terminate()
         watcher.wait(10)
     v = pace.clock_check(out, "x-start", "x-end", "live")
-    # Same clock on both sides: only the watcher's poll and process start-up
-    # separate them (<= 5 ms + scheduling over 1 s).
-    check(v.value is not None and abs(v.value) < 50000, f"watcher and marks on one machine: {v.text}")
+    # Same clock on both sides: only the watcher's poll (5 ms) and how late a
+    # loaded host schedules it separate them, over 2 s. A broken mechanism
+    # (wrong clock, wrong unit, a mark lost) is off by far more than 10 %.
+    check(v.value is not None and abs(v.value) < 100000, f"watcher and marks on one machine: {v.text}")
     check(pace.load_during(out, "x-start", "x-end").count("?") == 0, "the host's load is recorded")
 
 # 2. The issue's jiffies run: 570 cycles of 1024 frames in 29 s.
