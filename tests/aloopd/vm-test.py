@@ -44,7 +44,7 @@ from pathlib import Path
 
 repo = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(repo / "tests" / "pwfixture"))
-from pwfixture import Checks, PipeWire, PipeWireError  # noqa: E402
+from pwfixture import Checks, PipeWire, PipeWireError, pattern_bytes, pattern_index  # noqa: E402
 
 build = Path(sys.argv[1]).resolve()
 client_bin = build / "tests" / "aloopd" / "aloopd-client"
@@ -315,10 +315,7 @@ try:
                     f"through utimer-aloopd, by the user's pipewire (pid {pw.daemon.pid})")
 
             n = (seconds + 4) * rate
-            a16 = array.array("H", bytes(4 * n))
-            a16[0::2] = array.array("H", ((i & 0x7fff) | 0x8000 for i in range(n)))
-            a16[1::2] = array.array("H", (((i >> 15) & 0x3fff) | 0x4000 for i in range(n)))
-            pattern.write_bytes(a16.tobytes())
+            pattern.write_bytes(pattern_bytes(n))
             # A legacy player through the user's graph: aplay -> hw:Loopback,0,0
             # -> cable 0 -> the example's ALSA source (hw:Loopback,1 = 1,0) ->
             # pw-record. The cable is paced by the node's timer. Periods are
@@ -388,7 +385,7 @@ try:
         frames = len(rec16) // 2
 
         def index(l: int, r: int):
-            return (l & 0x7fff) | ((r & 0x3fff) << 15) if l & 0x8000 and (r & 0xc000) == 0x4000 else None
+            return pattern_index(l, r) if l & 0x8000 and (r & 0xc000) == 0x4000 else None
 
         # Every recorded frame must be the pattern frame its markers name, in
         # order. A jump to another pattern frame (a client that was late:

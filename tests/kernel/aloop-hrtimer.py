@@ -17,19 +17,15 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "pwfixture"))
-from pwfixture import Checks  # noqa: E402
+from pwfixture import Checks, pattern_bytes, pattern_index  # noqa: E402
 
 RATE, CHANNELS, PERIOD, PERIODS = 48000, 2, 1024, 4
 SECONDS = 4
 FRAME = 2 * CHANNELS
-# Frame i = (i & 0x7fff | 0x8000, (i >> 15) | 0x4000), the loopback suite's
-# pattern (tests/spa-vm/loopback-test.py): never silence, and every frame says
-# where in the pattern it is, so a lost, repeated or altered frame shows and no
-# stretch of it repeats an earlier one (a 15-bit counter did: with its start
-# lost, the search found its second lap and reported a difference at the end).
-PATTERN = b"".join(((i & 0x7FFF) | 0x8000).to_bytes(2, "little")
-                   + ((i >> 15) | 0x4000).to_bytes(2, "little")
-                   for i in range(RATE * SECONDS))
+# The loopback suites' pattern: no stretch of it repeats an earlier one (a
+# 15-bit counter did: with its start lost, the search found its second lap
+# and reported a difference at the end).
+PATTERN = pattern_bytes(RATE * SECONDS)
 
 t = Checks()
 check = t.check
@@ -52,7 +48,7 @@ def first_sound(data):
         if data[i:i + FRAME] != bytes(FRAME):
             left = int.from_bytes(data[i:i + 2], "little")
             right = int.from_bytes(data[i + 2:i + 4], "little")
-            return f"frame {i // FRAME} = pattern frame {(left & 0x7FFF) | ((right & 0x3FFF) << 15)}"
+            return f"frame {i // FRAME} = pattern frame {pattern_index(left, right)}"
     return "none"
 
 

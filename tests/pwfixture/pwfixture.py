@@ -17,6 +17,7 @@ prints a configuration for shell callers.
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import pwd
@@ -370,6 +371,29 @@ class PipeWire:
 
     def metadata(self, key: str, value: str, name: str = "settings") -> None:
         self.run(["pw-metadata", "-n", name, "0", key, value])
+
+
+# ---- the loopback pattern ------------------------------------------------------
+# S16_LE stereo, frame i = (i & 0x7fff | 0x8000, (i >> 15) & 0x3fff | 0x4000):
+# never silence, and every frame says where in the pattern it is, so a lost,
+# repeated or altered frame shows and no stretch repeats an earlier one.
+
+def pattern_bytes(frames: int) -> bytes:
+    left = array.array("H", range(0x8000, 0x10000))  # i & 0x7fff | 0x8000, per 32768
+    out = bytearray()
+    for block in range((frames + 32767) // 32768):
+        a = array.array("H", bytes(4 * 32768))
+        a[0::2] = left
+        a[1::2] = array.array("H", [(block & 0x3fff) | 0x4000]) * 32768
+        if sys.byteorder != "little":
+            a.byteswap()
+        out += a.tobytes()
+    return bytes(out[:frames * 4])
+
+
+def pattern_index(left: int, right: int) -> int:
+    """The pattern frame a frame's two samples name."""
+    return (left & 0x7fff) | ((right & 0x3fff) << 15)
 
 
 # ---- reporting ----------------------------------------------------------------

@@ -31,7 +31,6 @@ Usage: loopback-test.py <dir with libspa-utimer.so> <jack-pattern> [CASE...]; lo
 $UTIMER_VM_OUT.
 """
 
-import array
 import os
 import re
 import shutil
@@ -43,8 +42,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pwfixture"))
-from pwfixture import (Checks, PipeWire, null_sink, system_driver,  # noqa: E402
-                       utimer_node)
+from pwfixture import (Checks, PipeWire, null_sink, pattern_bytes,  # noqa: E402
+                       pattern_index, system_driver, utimer_node)
 
 if len(sys.argv) < 3:
     sys.exit("usage: loopback-test.py PLUGIN_DIR JACK_PATTERN [CASE...] "
@@ -69,21 +68,7 @@ if not Path("/dev/snd/timer").exists():
     t.bail("no /dev/snd/timer")
 
 
-# ---- the pattern: frame i = (i & 0x7fff | 0x8000, (i >> 15) | 0x4000) ----------
-# Never zero (silence), and any frame says where in the pattern it is.
-def pattern_bytes(frames: int) -> bytes:
-    left = array.array("H", range(0x8000, 0x10000))  # i & 0x7fff | 0x8000, per 32768
-    out = bytearray()
-    for block in range((frames + 32767) // 32768):
-        a = array.array("H", bytes(4 * 32768))
-        a[0::2] = left
-        a[1::2] = array.array("H", [(block & 0x3fff) | 0x4000]) * 32768
-        if sys.byteorder != "little":
-            a.byteswap()
-        out += a.tobytes()
-    return bytes(out[:frames * 4])
-
-
+# ---- the pattern (pwfixture.pattern_bytes) ---------------------------------------
 PATTERN_FRAMES = BUFFER + (PERIODS + 500) * 512 * 2
 PATTERN = pattern_bytes(PATTERN_FRAMES)
 (work / "pattern.raw").write_bytes(PATTERN)
@@ -102,7 +87,7 @@ def compare(capture: bytes, want_frames: int) -> tuple[bool, str]:
         return False, f"capture of {len(capture) // 4} frames is silent"
     left = int.from_bytes(capture[first:first + 2], "little")
     right = int.from_bytes(capture[first + 2:first + 4], "little")
-    start = (left & 0x7fff) | ((right & 0x3fff) << 15)
+    start = pattern_index(left, right)
     got = capture[first:]
     expect = PATTERN[start * 4:start * 4 + len(got)]
     text = (f"{len(capture) // 4} frames, {first // 4} leading silence, pattern frame "
