@@ -128,6 +128,8 @@ with tempfile.TemporaryDirectory(prefix="aloopd-test.") as tmp:
     check(r.returncode == 2 and "unknown argument" in r.stderr, "bad argument")
 
     # The units as installed, with ExecStart pointing at this build.
+    # (systemd-analyze is in package systemd, a test dependency: its absence is a failure)
+    check(shutil.which("systemd-analyze") is not None, "systemd-analyze found (install systemd)")
     if shutil.which("systemd-analyze"):
         units = os.path.join(tmp, "units")
         os.mkdir(units)
