@@ -195,6 +195,12 @@ class PipeWire:
         })
         if self.user:
             self.env.update({"USER": self.user.pw_name, "LOGNAME": self.user.pw_name})
+        # In a TCG guest (tools/vm/utimer-vm), PipeWire's plain C DSP code: TCG
+        # emulates its AVX2/FMA versions through softfloat, ten times slower
+        # (a resampling node then takes longer than a cycle and the graph falls
+        # behind). The emulator's cost, not what the tests check.
+        if os.environ.get("UTIMER_VM_ACCEL") == "tcg":
+            self.env["PIPEWIRE_CPU"] = "0"
 
     # -- processes --
 
