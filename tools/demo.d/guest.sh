@@ -211,8 +211,9 @@ run_mode() {  # MODE
 	kill -INT $rec_pid $aplay_pid 2>/dev/null
 	wait $rec_pid $aplay_pid 2>/dev/null
 	bg_pids=()
-	local triggers
+	local triggers late_cycles
 	triggers=$(counter utimer-driver api.utimer.triggers)
+	late_cycles=$(counter utimer-driver api.utimer.late-cycles)
 	stop_daemon
 
 	# Results, as shell assignments for the host side.
@@ -266,6 +267,7 @@ PY
 		echo "period=$period"
 		echo "timer_id=$id"
 		echo "triggers=$triggers"
+		echo "late_cycles=$late_cycles"
 		echo "xruns_pipewire=$xrun_pw"
 		echo "xruns_aplay=$xrun_aplay"
 		echo "rate_samples='$(echo $rates)'"
