@@ -45,6 +45,17 @@ def host_load() -> str:
         return "?"
 
 
+def host_cpu_ticks() -> str:
+    """'idle,total' of the host's CPUs since boot (/proc/stat, in USER_HZ):
+    between two marks, how much of the host was left idle."""
+    try:
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    except (OSError, ValueError):
+        return "?"
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return f"{idle},{sum(fields[:8])}"
+
+
 def watch(out: str) -> None:
     marks = os.path.join(out, "marks")
     os.makedirs(marks, exist_ok=True)
@@ -52,7 +63,8 @@ def watch(out: str) -> None:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     with open(os.path.join(out, "host-marks.tsv"), "a") as tsv:
-        tsv.write(f"# name host_monotonic_s host_load1 (started {time.time():.0f})\n")
+        tsv.write(f"# name host_monotonic_s host_load1 host_idle,total_ticks (started {time.time():.0f}, "
+                  f"cpus={os.cpu_count()})\n")
         tsv.flush()
         while not stop:
             try:
@@ -63,7 +75,7 @@ def watch(out: str) -> None:
             for name in names:
                 if name not in seen and not name.startswith("."):
                     seen.add(name)
-                    tsv.write(f"{name} {now:.6f} {host_load()}\n")
+                    tsv.write(f"{name} {now:.6f} {host_load()} {host_cpu_ticks()}\n")
                     tsv.flush()
             time.sleep(POLL_S)
 
@@ -118,9 +130,65 @@ def read_marks(out: str) -> tuple[dict[str, float], dict[str, float], dict[str, 
         for line in open(tsv):
             if line.startswith("#") or not line.strip():
                 continue
-            name, t, l = line.split()
+            name, t, l = line.split()[:3]
             host[name], load[name] = float(t), l
     return guest, host, load
+
+
+def host_cpus(out: str) -> int | None:
+    """The host's CPU count, as the watcher noted it."""
+    tsv = os.path.join(out, "host-marks.tsv")
+    if os.path.exists(tsv):
+        for line in open(tsv):
+            if line.startswith("#") and "cpus=" in line:
+                try:
+                    return int(line.split("cpus=")[1].split(")")[0].split(",")[0])
+                except ValueError:
+                    return None
+    return None
+
+
+def host_idle_share(out: str, start: str, end: str) -> float | None:
+    """Share of the host's CPU time left idle between two marks (None if the
+    watcher did not note it)."""
+    ticks = {}
+    tsv = os.path.join(out, "host-marks.tsv")
+    if os.path.exists(tsv):
+        for line in open(tsv):
+            f = line.split()
+            if not line.startswith("#") and len(f) >= 4 and "," in f[3]:
+                ticks[f[0]] = [int(x) for x in f[3].split(",")]
+    if start not in ticks or end not in ticks:
+        return None
+    idle, total = (ticks[end][i] - ticks[start][i] for i in (0, 1))
+    return idle / total if total > 0 else None
+
+
+# The host was busy (its load, not the timers, set the pace) when less than
+# this share of its CPU time was idle over the window -- or, where the watcher
+# noted no CPU ticks, when its 1-minute load average exceeded its CPU count.
+# The VM itself is part of that load: TCG keeps a host core busy per busy
+# vCPU, so an idle host share is the one unambiguous "the host had room".
+HOST_IDLE_MIN = 0.15
+
+
+def host_busy(out: str, start: str, end: str) -> tuple[bool | None, str]:
+    """-> (was the host busy over the window (None: not measured), the evidence)."""
+    cpus = host_cpus(out) or os.cpu_count() or 1
+    idle = host_idle_share(out, start, end)
+    _, _, load = read_marks(out)
+    loads = []
+    for n in (start, end):
+        try:
+            loads.append(float(load[n]))
+        except (KeyError, ValueError):
+            pass
+    text = f"load average {load.get(start, '?')} .. {load.get(end, '?')} on {cpus} CPUs"
+    if idle is not None:
+        return idle < HOST_IDLE_MIN, f"host CPUs {idle * 100:.0f} % idle, {text}"
+    if loads:
+        return max(loads) > cpus, text
+    return None, text
 
 
 def clock_check(out: str, start: str, end: str, label: str) -> Verdict:
