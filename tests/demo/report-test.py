@@ -32,11 +32,12 @@ def check(ok, what):
         failures.append(what)
 
 
-def write_mode(out, mode, cycles, seconds, period=1024, rate=48000):
+def write_mode(out, mode, cycles, seconds, period=1024, rate=48000, rate_samples=""):
     """result-MODE.env and drift-MODE.tsv as guest.sh writes them."""
     with open(os.path.join(out, f"result-{mode}.env"), "w") as f:
         f.write(f"mode={mode}\nrate={rate}\nperiod={period}\ntimer_id=0\ntriggers={cycles}\n"
-                "xruns_pipewire=0\nxruns_aplay=0\nrate_samples=''\nmatching='matching:0'\n"
+                f"late_cycles=0\nxruns_pipewire=0\nxruns_aplay=0\nrate_samples='{rate_samples}'\n"
+                "matching='matching:0'\n"
                 "bitexact=yes\ncompared=1000000\ngaps=0\nlost=0\nfirst_diff=-\n")
     with open(os.path.join(out, f"drift-{mode}.tsv"), "w") as f:
         f.write("# seconds ticks hw_ptr drift_frames\n")
@@ -48,14 +49,23 @@ def write_mode(out, mode, cycles, seconds, period=1024, rate=48000):
             f.write(f"{t:.3f} {c} {hw} {hw - c * period}\n")
 
 
-def write_marks(out, mode, guest_seconds, host_seconds, load="0.40"):
+def write_marks(out, mode, guest_seconds, host_seconds, load="0.40", idle=None, cpus=2):
+    """idle: the host's idle share over the window, as the watcher's CPU
+    ticks note it (None: a watcher that noted no ticks)."""
     os.makedirs(os.path.join(out, "marks"), exist_ok=True)
     base_g, base_h = 1000.0 + len(mode), 5000.0 + len(mode)
-    with open(os.path.join(out, "host-marks.tsv"), "a") as tsv:
-        for name, g, h in ((f"{mode}-start", base_g, base_h),
-                           (f"{mode}-end", base_g + guest_seconds, base_h + host_seconds)):
+    tsv_path = os.path.join(out, "host-marks.tsv")
+    new = not os.path.exists(tsv_path)
+    with open(tsv_path, "a") as tsv:
+        if new:
+            tsv.write(f"# name host_monotonic_s host_load1 host_idle,total_ticks (started 0, cpus={cpus})\n")
+        total = int(host_seconds * 100 * cpus)
+        for name, g, h, t in ((f"{mode}-start", base_g, base_h, (0, 0)),
+                              (f"{mode}-end", base_g + guest_seconds, base_h + host_seconds,
+                               (int(total * (idle or 0)), total))):
             open(os.path.join(out, "marks", name), "w").write(f"raw={g:.6f} monotonic={g:.6f}\n")
-            tsv.write(f"{name} {h:.6f} {load}\n")
+            ticks = "" if idle is None else f" {1000 + t[0]},{5000 + t[1]}"
+            tsv.write(f"{name} {h:.6f} {load}{ticks}\n")
 
 
 def report(out):
@@ -111,6 +121,31 @@ with tempfile.TemporaryDirectory() as out:
           "says why, with the numbers")
     check("11.52" in text, "quotes the host's load")
     check("frames drifted" not in text and "ppm;" not in text, "prints no table")
+
+# 2b. The issue's quiet-host run: the baseline's rate matching ran away (the
+# graph at 51.3 % of real time) while the host had idle CPU: the reason is the
+# runaway, named with its numbers, and the host's load is not blamed.
+with tempfile.TemporaryDirectory() as out:
+    write_mode(out, "jiffies", 722, 30.0, rate_samples="1.076625 1.099145 1.122253 1.145803 1.5")
+    write_marks(out, "jiffies", 30.0, 30.0, load="0.77", idle=0.45)
+    write_mode(out, "utimer", 1406, 30.0, rate_samples="1.000000 1.000000")
+    write_marks(out, "utimer", 30.0, 30.0, load="1.01", idle=0.40)
+    code, text = report(out)
+    check(code == 3 and "REFUSED" in text and "51.3 % of real time" in text, f"runaway run refused (exit {code})")
+    check("rate matching ran away (1.076625 -> 1.500000" in text, "names the runaway, with its numbers")
+    check("measured the host's load" not in text and "quieter host" not in text and "45 % idle" in text,
+          "does not blame the host's load, and says why (its idle CPU)")
+
+# 2c. A graph that fell behind on a busy host (5 % idle): the host's load, measured.
+with tempfile.TemporaryDirectory() as out:
+    write_mode(out, "jiffies", 1000, 30.0)
+    write_marks(out, "jiffies", 30.0, 30.0, load="2.70", idle=0.05)
+    write_mode(out, "utimer", 1406, 30.0)
+    write_marks(out, "utimer", 30.0, 30.0, load="2.60", idle=0.06)
+    code, text = report(out)
+    check(code == 3 and "the host was busy (host CPUs 5 % idle" in text and "measured the host's load" in text,
+          "a busy host is blamed, with the measurement")
+    check("ran away" not in text, "no runaway is claimed where the rate did not run away")
 
 # 3. A healthy run: the table, and what was checked.
 with tempfile.TemporaryDirectory() as out:

@@ -57,16 +57,67 @@ def kept_up():
     return verdicts
 
 
+# A DLL tracking a clock 500 ppm off settles within a few hundred ppm of 1; an
+# ALSA source rate further than this from 1 is not tracking a clock at all.
+RUNAWAY = 0.01
+
+
+def rate_runaway(r):
+    """'first -> last' when the ALSA source's rate matching ran away, else None."""
+    try:
+        s = [float(x) for x in (r or {}).get("rate_samples", "").split()]
+    except ValueError:
+        return None
+    if s and max(abs(x - 1) for x in s) > RUNAWAY:
+        return f"{s[0]:.6f} -> {s[-1]:.6f} over {len(s)} samples (3 s apart)"
+    return None
+
+
+def causes():
+    """Why each mode that failed a check did: measured reasons only."""
+    lines, blame_host = [], False
+    for m in modes:
+        if not any(v.text.startswith(f"{m} run") and not v.ok for v in verdicts):
+            continue
+        busy, evidence = pace.host_busy(out, f"{m}-start", f"{m}-end")
+        runaway = rate_runaway(res[m])
+        late = res[m].get("late_cycles", "")
+        if busy:
+            blame_host = True
+            lines.append(f"{m} run: the host was busy ({evidence}): this run measured the host's load, "
+                         "not the timers")
+        elif busy is False:
+            lines.append(f"{m} run: the host was not busy ({evidence}): not its load")
+        else:
+            lines.append(f"{m} run: the host's CPU use was not measured ({evidence})")
+        if runaway:
+            lines.append(f"{m} run: the ALSA source's rate matching ran away ({runaway}); a settled "
+                         f"DLL reads within {RUNAWAY * 100:.0f} % of 1 (the skew is 500 ppm)")
+        if late not in ("", "0"):
+            lines.append(f"{m} run: the driver waited {late} times for a graph that had not finished "
+                         "its cycle (a node took longer than a period)")
+        if not busy and not runaway:
+            lines.append(f"{m} run: why the guest fell behind was not measured here")
+    return lines, blame_host
+
+
 verdicts = kept_up()
 load = " / ".join(f"{m} {pace.load_during(out, f'{m}-start', f'{m}-end')}" for m in modes if res[m])
+if not any(res[m] for m in modes):
+    print(f"REFUSED: no results (no result-*.env in {out}): the guest part did not run the mission "
+          f"(kernel log: {out}/.vm/console.log).")
+    sys.exit(3)
 if not all(v.ok for v in verdicts):
-    print("REFUSED: the guest did not keep up, so this run measured the host's load, not the timers.")
+    why, blame_host = causes()
+    print("REFUSED: the guest did not keep up (no table, no plot from this run):")
+    for line in why:
+        print(f"  {line}")
     for v in verdicts:
         print(f"  {'ok  ' if v.ok else 'FAIL'} {v.text}")
     print(f"  host load average (1 min) during the measurements: {load}")
     print(f"Limits: graph within {pace.GRAPH_TOLERANCE * 100:.0f} % of real time, guest clock "
-          f"within {pace.CLOCK_TOLERANCE_PPM} ppm of the host's. Run again on a quieter host "
-          f"(no table, no plot from this run; raw data in {out}).")
+          f"within {pace.CLOCK_TOLERANCE_PPM} ppm of the host's. " +
+          (f"Run again on a quieter host (raw data in {out})." if blame_host else f"Raw data in {out}."))
     sys.exit(3)
 rows = []
 
