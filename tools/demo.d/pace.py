@@ -7,13 +7,20 @@ A TCG guest on a loaded host falls behind: its PipeWire graph makes fewer
 cycles than real time asks for (the issue's jiffies run: 570 cycles of 1024
 frames in 29 s, 42 % of real time), or its clocks stop agreeing with the
 host's. Numbers measured in such a run describe the host's load, not the
-timers. Two checks:
+timers -- when the host was busy. Two checks:
 
   graph    graph cycles x period / rate against the guest's CLOCK_MONOTONIC_RAW
            over the measured window (drift-monitor's rows: seconds, ticks, ...)
   clocks   the guest's CLOCK_MONOTONIC_RAW against the host's CLOCK_MONOTONIC
            between two marks: the guest creates OUT/marks/NAME (holding its
            clock readings), the host's watcher notes when each appears.
+
+When a check fails, the reports say why from what was measured: the watcher
+also notes the host's 1-minute load and CPU ticks (idle, total) at each mark,
+so host_busy() tells a busy host (little idle CPU over the window) from a
+guest that fell behind for its own reasons (tools/demo's report names those it
+measured, e.g. the baseline's rate runaway). A TCG guest falls behind for its
+own reasons too: in the issue's quiet run it was the guest's AVX2/FMA code.
 
 Usage:
   pace.py watch OUT          (host, in the background while the VM runs; stops
