@@ -95,6 +95,17 @@ write_config() {  # MODE FILE
 		# node does no rate matching (same clock.name as the driver).
 		shared_clock="clock.name = utimer.demo"
 	fi
+	# The baseline's headroom: snd-aloop on jiffies moves its pointer in
+	# 4 ms steps (HZ=250: 192 frames), so at a cycle's start the capture holds
+	# target +- 192 frames. PipeWire 0.3.65's ALSA follower reads nothing in a
+	# cycle that finds fewer than it wants and then sees the doubled backlog
+	# as an error clipped to max_error (512): each step short is one clipped
+	# -512, never matched on the other side, and its DLL climbs (the issue's
+	# 1.076625 1.099145 1.122253 ..., its maximum slope). PipeWire gives a
+	# period of headroom to batch devices, whose pointer moves in steps for
+	# the same reason; snd-aloop does not say it is one, so the demo does.
+	local headroom=
+	[ "$1" = jiffies ] && headroom="api.alsa.headroom = ${DEMO_HEADROOM:-$period}"
 	cat >"$2" <<CONF
 context.properties = {
     core.daemon = true
@@ -151,6 +162,7 @@ context.objects = [
             node.group       = demo
             priority.driver  = 1000
             $shared_clock
+            $headroom
             adapter.auto-port-config = { mode = dsp monitor = false position = preserve }
         }
     }
