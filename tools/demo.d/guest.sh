@@ -100,8 +100,10 @@ write_config() {  # MODE FILE
 	# target +- 192 frames. PipeWire 0.3.65's ALSA follower reads nothing in a
 	# cycle that finds fewer than it wants and then sees the doubled backlog
 	# as an error clipped to max_error (512): each step short is one clipped
-	# -512, never matched on the other side, and its DLL climbs (the issue's
-	# 1.076625 1.099145 1.122253 ..., its maximum slope). PipeWire gives a
+	# -512, never matched on the other side, and its DLL climbs (with the
+	# C DSP code below and no headroom still +0.008 per 3 s sample, 1.026 ->
+	# 1.125; with a period of headroom it stays at 0.98..1.02, median 1.000).
+	# PipeWire gives a
 	# period of headroom to batch devices, whose pointer moves in steps for
 	# the same reason; snd-aloop does not say it is one, so the demo does.
 	local headroom=
@@ -184,7 +186,8 @@ run_mode() {  # MODE
 	# resamples, to match rates -- took 50-110 ms per 21 ms cycle, the graph
 	# fell to half of real time, the jiffies-paced loopback then always held
 	# more than the DLL's max_error above target, and its rate ramped by its
-	# maximum slope (0.023 per 3 s) every cycle: a runaway, not rate matching.
+	# maximum slope (the issue's 1.076625 1.099145 1.122253 ..., 0.023 per 3 s
+	# sample): a runaway, not rate matching.
 	PIPEWIRE_CPU=${DEMO_PIPEWIRE_CPU-0} PIPEWIRE_DEBUG="2,spa.alsa:4" \
 		pipewire -c "$work/$mode.conf" >"$log" 2>&1 &
 	daemon_pid=$!
