@@ -179,8 +179,8 @@ run_mode() {  # MODE
 	modprobe -r snd-aloop 2>/dev/null
 	modprobe snd-aloop pcm_substreams=1 || { say "modprobe snd-aloop failed"; return 1; }
 	write_config "$mode" "$work/$mode.conf"
-	# PIPEWIRE_CPU: PipeWire's plain C DSP code, not its AVX2/FMA versions.
-	# TCG emulates those through softfloat: in this guest spa-resample took
+	# PIPEWIRE_CPU (in a TCG guest, as the tests' pwfixture does): PipeWire's
+	# plain C DSP code, not its AVX2/FMA versions. TCG emulates those through softfloat: in this guest spa-resample took
 	# 17.4 s for 10 s of audio with them, 1.5 s in C (same filter, same
 	# quality). With them the baseline's ALSA source -- the one node that
 	# resamples, to match rates -- took 50-110 ms per 21 ms cycle, the graph
@@ -188,7 +188,9 @@ run_mode() {  # MODE
 	# more than the DLL's max_error above target, and its rate ramped by its
 	# maximum slope (the issue's 1.076625 1.099145 1.122253 ..., 0.023 per 3 s
 	# sample): a runaway, not rate matching.
-	PIPEWIRE_CPU=${DEMO_PIPEWIRE_CPU-0} PIPEWIRE_DEBUG="2,spa.alsa:4" \
+	local cpu=${DEMO_PIPEWIRE_CPU-}
+	[ -n "$cpu" ] || [ "${UTIMER_VM_ACCEL:-tcg}" != tcg ] || cpu=0
+	env ${cpu:+PIPEWIRE_CPU=$cpu} PIPEWIRE_DEBUG="2,spa.alsa:4" \
 		pipewire -c "$work/$mode.conf" >"$log" 2>&1 &
 	daemon_pid=$!
 	local i
