@@ -76,13 +76,14 @@
 	} while (false)
 
 namespace utimer::spa {
-namespace {
 
 // Every instance logs on the "spa.utimer" topic (PIPEWIRE_DEBUG=spa.utimer:4
-// shows the counters once a second).
+// shows the counters once a second). plugin.cpp exports it to PipeWire >= 1.1.81.
 struct spa_log_topic log_topic = {SPA_VERSION_LOG_TOPIC, "spa.utimer", SPA_LOG_LEVEL_NONE, false};
 #undef SPA_LOG_TOPIC_DEFAULT
 #define SPA_LOG_TOPIC_DEFAULT (&log_topic)
+
+namespace {
 
 // How long a driver wakeup waits for the graph to finish the previous cycle
 // before it starts the next one anyway (a stuck client must not stop the group).
@@ -855,6 +856,8 @@ int handle_init(const struct spa_handle_factory *, struct spa_handle *handle,
 	impl->node.iface.cb.funcs = &node_methods;
 	impl->node.iface.cb.data = impl;
 
+	// 0.3.65 sets the topic's level here; PipeWire >= 1.1.81 ignores this
+	// and sets it from the plugin's spa_log_topic_enum (plugin.cpp).
 	spa_log_topic_init(impl->log, &log_topic);
 	impl->config = parse_config(info);
 	if (impl->config.error.empty() && !impl->config.clock_device.empty())

@@ -10,6 +10,7 @@ cases are in tests/spa-vm) running this build's api.utimer.driver:
  - nodes with bad properties name every mistake;
  - properties are not re-published while nothing changes (pw-dump -m);
  - the shipped examples as drop-ins: nodes as documented, nothing else;
+ - PIPEWIRE_DEBUG patterns set the spa.utimer topic's level;
  - the fixture: a start that fails ends the daemon it started.
 
 Usage: daemon-test.py <dir with libspa-utimer.so> <spa-plugin/conf> <work dir>
@@ -122,7 +123,18 @@ with PipeWire(work / "b", plugin_dir=plugin_dir, dropins=dropins) as pw:
             "'clock.force-quantum' value:'0'" in settings,
             "example: no global clock overrides (settings clock.force-* = 0)")
 
-# 6. The fixture itself: a start that fails (here: pipewire not accepting
+# 6. PIPEWIRE_DEBUG reaches the node's topic (0.3.65: through topic_init;
+# >= 1.1.81: only for topics the plugin exports as spa_log_topic_enum): with
+# everything else silent, spa.utimer's errors are logged.
+with PipeWire(work / "d", [utimer_node("utimer-topic", group="utimer.test.t")],
+              plugin_dir=plugin_dir, debug="0,spa.utimer:1") as pw:
+    t.equal(pw.prop("utimer-topic", "api.utimer.state"), "error", "topic: node in error")
+    time.sleep(0.5)
+    log = pw.log.read_text()
+    t.check("utimer-driver: /dev/snd/timer does not exist" in log,
+            f"PIPEWIRE_DEBUG=0,spa.utimer:1 logs the node's error ({len(log)} bytes of log)")
+
+# 7. The fixture itself: a start that fails (here: pipewire not accepting
 # clients within 0 s) ends what it started before it raises.
 failing = PipeWire(work / "c", plugin_dir=plugin_dir)
 try:
