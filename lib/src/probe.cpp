@@ -3,6 +3,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <optional>
+#include <system_error>
+#include <utility>
 #include <sound/asound.h>
 #include <sys/ioctl.h>
 
@@ -90,7 +94,162 @@ ProbeResult probe_unchecked(const Paths &paths)
 	}
 }
 
+// The first line of a file, empty if it cannot be read.
+std::string first_line(const std::filesystem::path &file)
+{
+	std::ifstream in(file);
+	std::string line;
+	std::getline(in, line);
+	return line;
+}
+
+bool is_snd_timer(const std::string &path)
+{
+	const auto slash = path.rfind('/');
+	const std::string name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+	for (const char *ko : {"snd-timer.ko", "snd-timer.ko.xz", "snd-timer.ko.zst", "snd-timer.ko.gz"})
+		if (name == ko)
+			return true;
+	return false;
+}
+
+// snd-timer's path as depmod resolved it ("updates/dkms/snd-timer.ko.xz",
+// "kernel/sound/core/snd-timer.ko.xz"): depmod lists the one modprobe loads
+// (updates/ before the kernel's own), or none.
+std::optional<std::string> snd_timer_module(const std::filesystem::path &dir)
+{
+	std::ifstream dep(dir / "modules.dep");
+	for (std::string line; std::getline(dep, line);) {
+		const auto colon = line.find(':');
+		if (colon != std::string::npos && is_snd_timer(line.substr(0, colon)))
+			return line.substr(0, colon);
+	}
+	std::ifstream builtin(dir / "modules.builtin");
+	for (std::string line; std::getline(builtin, line);)
+		if (is_snd_timer(line))
+			return line + " (built in)";
+	return std::nullopt;
+}
+
+enum class Option { set, not_set, absent, unread };
+
+// CONFIG_SND_UTIMER in the kernel's config, and the file that said so.
+std::pair<Option, std::filesystem::path> utimer_option(const std::filesystem::path &boot,
+						       const std::filesystem::path &modules_dir,
+						       const std::string &release)
+{
+	for (const auto &file : {boot / ("config-" + release), modules_dir / "config"}) {
+		std::ifstream in(file);
+		if (!in)
+			continue;
+		for (std::string line; std::getline(in, line);) {
+			if (line == "CONFIG_SND_UTIMER=y")
+				return {Option::set, file};
+			if (line == "# CONFIG_SND_UTIMER is not set")
+				return {Option::not_set, file};
+		}
+		return {Option::absent, file};
+	}
+	return {Option::unread, {}};
+}
+
+constexpr const char *userspace_only =
+	"install the userspace only (libutimer0, utimer-tools, pipewire-utimer, utimer-aloopd), "
+	"not utimer-dkms";
+
+KernelReport kernel_report_unchecked(const ProbeResult &probed, const Paths &paths,
+				     const std::filesystem::path &modules,
+				     const std::filesystem::path &boot)
+{
+	KernelReport r;
+	r.release = first_line(paths.proc / "sys" / "kernel" / "osrelease");
+	if (r.release.empty()) {
+		r.evidence = "cannot read " + (paths.proc / "sys/kernel/osrelease").string();
+		return r;
+	}
+	const auto modules_dir = modules / r.release;
+	const auto module = snd_timer_module(modules_dir);
+	const auto [option, config] = utimer_option(boot, modules_dir, r.release);
+	std::error_code ec;
+	const bool loaded = std::filesystem::exists(paths.sys / "module" / "snd_timer", ec);
+	const std::string headers = "linux-headers-" + r.release;
+
+	std::string said;  // what the config says
+	switch (option) {
+	case Option::set:
+		said = "CONFIG_SND_UTIMER=y in " + config.string();
+		break;
+	case Option::not_set:
+		said = "\"# CONFIG_SND_UTIMER is not set\" in " + config.string();
+		break;
+	case Option::absent:
+		said = "no CONFIG_SND_UTIMER in " + config.string() + " (the kernel predates it, 6.12)";
+		break;
+	case Option::unread:
+		said = "no config-" + r.release + " in " + boot.string() + " nor config in " +
+		       modules_dir.string();
+		break;
+	}
+
+	if (module && module->rfind("updates/", 0) == 0) {
+		r.kernel_case = KernelCase::dkms;
+		r.evidence = "snd-timer: " + (modules_dir / *module).string() + "; " + said;
+		if (option == Option::set)
+			r.advice = "this kernel has them itself: utimer-dkms is not needed here";
+		else if (probed.support == Support::kernel_too_old && loaded)
+			r.advice = "the installed snd-timer is not the loaded one: reload it "
+				   "(modprobe -r snd-aloop snd-timer; modprobe snd-timer) or reboot";
+		return r;
+	}
+	r.evidence = said + (module ? "; snd-timer: " + (modules_dir / *module).string()
+				    : "; no snd-timer in " + (modules_dir / "modules.dep").string());
+	switch (option) {
+	case Option::set:
+		r.kernel_case = KernelCase::built_in;
+		r.advice = userspace_only;
+		break;
+	case Option::not_set:
+	case Option::absent:
+		r.kernel_case = KernelCase::missing;
+		r.advice = "install utimer-dkms and " + headers +
+			   " (DKMS builds snd-timer for this kernel), then reload snd-timer or reboot";
+		break;
+	case Option::unread:
+		if (probed.ok())
+			r.advice = "the kernel has them, from where could not be told";
+		break;
+	}
+	return r;
+}
+
 }  // namespace
+
+KernelReport kernel_report(const ProbeResult &probe_result, const Paths &paths,
+			   const std::filesystem::path &modules, const std::filesystem::path &boot)
+{
+	try {
+		return kernel_report_unchecked(probe_result, paths, modules, boot);
+	} catch (...) {  // std::bad_alloc, std::filesystem::filesystem_error
+		KernelReport r;
+		r.evidence = "out of memory or unreadable /sys";
+		return r;
+	}
+}
+
+const char *to_string(KernelCase kernel_case)
+{
+	switch (kernel_case) {
+	case KernelCase::built_in:
+		return "built-in";
+	case KernelCase::dkms:
+		return "dkms";
+	case KernelCase::missing:
+		return "missing";
+	case KernelCase::unknown:
+		return "unknown";
+	}
+	return "unknown";
+}
 
 ProbeResult probe(const Paths &paths)
 {

@@ -44,7 +44,7 @@ def run_one(work: Path, factory: str, plugin_dir: Path, seconds: int, quantum: i
              "default.clock.min-quantum": quantum, "default.clock.max-quantum": quantum}
     with PipeWire(work / factory, [driver, null_sink("bench-sink", "bench")],
                   properties=props, plugin_dir=plugin_dir) as pw:
-        pw.link("bench-sink:monitor_FL", "bench-sink:playback_FL")
+        pw.run_group("bench-sink")
         time.sleep(2)
         pid = pw.daemon.pid
         # 0.3.65 names no thread: the data loop is the one thread besides main.

@@ -63,6 +63,7 @@
 
 #include "config.hpp"
 #include "driver-clock.hpp"
+#include "graph-target.hpp"
 #include "period-counter.hpp"
 #include "rate-tracker.hpp"
 #include "utimer-driver.hpp"
@@ -83,8 +84,6 @@ struct spa_log_topic log_topic = {SPA_VERSION_LOG_TOPIC, "spa.utimer", SPA_LOG_L
 #undef SPA_LOG_TOPIC_DEFAULT
 #define SPA_LOG_TOPIC_DEFAULT (&log_topic)
 
-constexpr std::uint32_t default_duration = 1024;  // before PipeWire sets a position
-constexpr std::uint32_t default_rate = 48000;
 // How long a driver wakeup waits for the graph to finish the previous cycle
 // before it starts the next one anyway (a stuck client must not stop the group).
 constexpr std::uint64_t max_graph_wait_ns = 200 * SPA_NSEC_PER_MSEC;
@@ -214,28 +213,6 @@ void Impl::on_cycle(std::uint64_t duration, std::uint32_t rate) noexcept
 	}
 }
 
-// The graph's next cycle: since 1.3.81 the core asks for a quantum and rate in
-// clock.target_*, and the driver applies them; 0.3.65 sets duration and rate.
-void graph_target(const struct spa_io_position *position, std::uint64_t &duration,
-		  std::uint32_t &rate)
-{
-	duration = default_duration;
-	rate = default_rate;
-	if (!position)
-		return;
-#if UTIMER_SPA_IO_CLOCK_TARGET
-	if (position->clock.target_duration && position->clock.target_rate.denom) {
-		duration = position->clock.target_duration;
-		rate = position->clock.target_rate.denom;
-		return;
-	}
-#endif
-	if (position->clock.duration && position->clock.rate.denom) {
-		duration = position->clock.duration;
-		rate = position->clock.rate.denom;
-	}
-}
-
 // ---- data thread ---------------------------------------------------------
 
 // Arms the timerfd for due (CLOCK_MONOTONIC ns), or disarms it for 0.
@@ -293,9 +270,11 @@ void on_timeout(struct spa_source *source)
 	    !impl->started || impl->following)
 		return;  // a wakeup that raced a disarm: not (or no longer) the driver
 
-	std::uint64_t duration;
-	std::uint32_t rate;
-	graph_target(impl->position, duration, rate);
+	// The cycle we start: what the graph asks for now (clock.target_* of
+	// the core we run under, see next_graph_cycle()).
+	const GraphCycle next = next_graph_cycle(impl->position);
+	const std::uint64_t duration = next.duration;
+	const std::uint32_t rate = next.rate;
 	if (impl->cycle_open && impl->completions_seen) {
 		// The graph has not finished the previous cycle (a late client, a
 		// starved machine). A new cycle now would tick the loopback a
@@ -674,10 +653,9 @@ int node_send_command(void *object, const struct spa_command *command)
 	auto *impl = static_cast<Impl *>(object);
 	switch (SPA_NODE_COMMAND_ID(command)) {
 	case SPA_NODE_COMMAND_Start: {
-		std::uint64_t quantum;
-		std::uint32_t rate;
-		graph_target(impl->position, quantum, rate);
-		if (const int res = acquire_timer(impl, rate, std::uint32_t(quantum)); res < 0) {
+		const GraphCycle next = next_graph_cycle(impl->position);
+		if (const int res = acquire_timer(impl, next.rate, std::uint32_t(next.duration));
+		    res < 0) {
 			emit_info(impl, false);
 			return res;
 		}
@@ -746,6 +724,8 @@ int node_process(void *object)
 {
 	auto *impl = static_cast<Impl *>(object);
 	if (impl->following) {
+		// The cycle being processed: its driver wrote clock.duration/rate
+		// when it started it (target_* would be the next one).
 		if (SPA_LIKELY(impl->position))
 			impl->on_cycle(impl->position->clock.duration,
 				       impl->position->clock.rate.denom);

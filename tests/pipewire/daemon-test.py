@@ -9,7 +9,8 @@ cases are in tests/spa-vm) running this build's api.utimer.driver:
    node's state is error, api.utimer.error says why, the daemon stays up;
  - nodes with bad properties name every mistake;
  - properties are not re-published while nothing changes (pw-dump -m);
- - the shipped examples as drop-ins: nodes as documented, nothing else.
+ - the shipped examples as drop-ins: nodes as documented, nothing else;
+ - the fixture: a start that fails ends the daemon it started.
 
 Usage: daemon-test.py <dir with libspa-utimer.so> <spa-plugin/conf> <work dir>
 """
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pwfixture"))
-from pwfixture import Checks, PipeWire, null_sink, utimer_node  # noqa: E402
+from pwfixture import Checks, PipeWire, PipeWireError, null_sink, utimer_node  # noqa: E402
 
 plugin_dir, conf_dir = Path(sys.argv[1]), Path(sys.argv[2])
 work = Path(tempfile.mkdtemp(prefix="utimer-pw-test.", dir=sys.argv[3] if len(sys.argv) > 3 else None))
@@ -70,7 +71,7 @@ with PipeWire(work / "a", objects, plugin_dir=plugin_dir) as pw:
             f"no updates of our nodes in 3.5 s while idle ({len(later)} bytes of other updates)")
 
     # 3. Running the group asks the driver to Start: it fails, the node's state says so.
-    pw.link("utimer-sink-a:monitor_FL", "utimer-sink-a:playback_FL")
+    pw.run_group("utimer-sink-a")
     state, error = "", None
     for _ in range(50):
         state, error = pw.state("utimer-driver")
@@ -120,6 +121,18 @@ with PipeWire(work / "b", plugin_dir=plugin_dir, dropins=dropins) as pw:
     t.check("'clock.force-rate' value:'0'" in settings and
             "'clock.force-quantum' value:'0'" in settings,
             "example: no global clock overrides (settings clock.force-* = 0)")
+
+# 6. The fixture itself: a start that fails (here: pipewire not accepting
+# clients within 0 s) ends what it started before it raises.
+failing = PipeWire(work / "c", plugin_dir=plugin_dir)
+try:
+    failing.start(timeout=0)
+    t.check(False, "fixture: start(timeout=0) raises")
+except PipeWireError as e:
+    t.check("timed out" in str(e), f"fixture: a failed start raises ({str(e).splitlines()[0]})")
+pid = failing.daemon.pid
+t.check(failing.daemon.poll() is not None and not Path(f"/proc/{pid}").exists(),
+        f"fixture: the failed start ended its pipewire (pid {pid})")
 
 if t.failed:
     t.note(f"kept {work}")

@@ -39,6 +39,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include "graph-target.hpp"  // the plugin's view of clock.target_* (0.3.65 headers lack them)
+
 namespace {
 
 std::string plugin_path, support_path;
@@ -221,6 +223,19 @@ int send(spa_node *node, std::uint32_t id)
 {
 	spa_command cmd = SPA_NODE_COMMAND_INIT(id);
 	return spa_node_send_command(node, &cmd);
+}
+
+// What a core >= 0.3.68 writes to ask the driver for its next cycle.
+void set_target(spa_io_position &p, std::uint64_t duration, std::uint32_t rate)
+{
+#if UTIMER_SPA_IO_CLOCK_TARGET
+	p.clock.target_seq++;
+	p.clock.target_duration = duration;
+	p.clock.target_rate = SPA_FRACTION(1, rate);
+	p.clock.target_seq++;
+#else
+	utimer::spa::write_clock_target(&p.clock, duration, rate);
+#endif
 }
 
 // Runs the data loop until the node called ready() n more times.
@@ -442,13 +457,60 @@ TEST_CASE("driving: clock updates and one tick per period after each cycle")
 	CHECK(n.o.ready == ready);
 	CHECK(n.o.props["api.utimer.id"] == id);
 	REQUIRE(send(n.node, SPA_NODE_COMMAND_Suspend) == 0);
-	n.position.clock.duration = 1024;  // resumed at another quantum: same timer
+	// Resumed at another quantum: same timer. (A stopped driver's next
+	// quantum: PipeWire >= 0.3.68 writes it to duration and target_duration.)
+	n.position.clock.duration = 1024;
+	set_target(n.position, 1024, 48000);
 	REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
 	CHECK(n.o.props["api.utimer.id"] == id);
 	CHECK(n.o.props["api.utimer.period"] == "64");
 	const auto before = n.triggers();
 	run_cycles(host, n.o, 5);
 	CHECK(n.triggers() - before == 5 * 1024 / 64);
+}
+
+TEST_CASE("driving: a running graph's quantum and rate changes, as each PipeWire asks for them")
+{
+	// true: PipeWire >= 1.3.81 (Debian 13, bookworm-backports' 1.4.2) puts a
+	// running graph's next quantum and rate only in clock.target_*;
+	// false: 0.3.65 (Debian 12) has no such fields and sets duration/rate.
+	for (const bool target : {true, false}) {
+		CAPTURE(target);
+		Host host;
+		Node n(host, {{"api.utimer.period", "64"}, {"api.utimer.rate", "48000"}}, 64);
+		const auto ask = [&](std::uint64_t quantum, std::uint32_t rate) {
+			if (target) {
+				set_target(n.position, quantum, rate);
+			} else {
+				n.position.clock.duration = quantum;
+				n.position.clock.rate = SPA_FRACTION(1, rate);
+			}
+		};
+		ask(64, 48000);
+		REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
+		run_cycles(host, n.o, 5);
+		CHECK(n.triggers() == 5);
+		const auto id = n.o.props["api.utimer.id"];
+
+		// Quantum 256 while running: four 64-frame periods a cycle.
+		ask(256, 48000);
+		auto before = n.triggers();
+		run_cycles(host, n.o, 5);
+		CHECK(n.triggers() - before == 5 * 256 / 64);
+		CHECK(n.position.clock.duration == 256);
+		CHECK(n.position.clock.next_nsec - n.position.clock.nsec - 256 * SPA_NSEC_PER_SEC / 48000 <= 1);
+
+		// Graph at 96 kHz: 256 frames are two 64-frame periods at 48 kHz.
+		// (A cycle's length in ns is rounded from the epoch: +1 ns at times.)
+		ask(256, 96000);
+		before = n.triggers();
+		run_cycles(host, n.o, 5);
+		CHECK(n.triggers() - before == 5 * 2);
+		CHECK(n.position.clock.rate.denom == 96000);
+		CHECK(n.position.clock.next_nsec - n.position.clock.nsec - 256 * SPA_NSEC_PER_SEC / 96000 <= 1);
+		CHECK(n.o.props["api.utimer.id"] == id);
+		CHECK(n.o.counter(n.node, "api.utimer.errors") == 0);
+	}
 }
 
 TEST_CASE("following: ticks after process(), at any quantum and rate")

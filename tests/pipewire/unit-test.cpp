@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Pure logic of the SPA plugin: property parsing, period accounting, the
-// driver's clock arithmetic (with a fake graph position) and the reference DLL.
+// driver's clock arithmetic (with a fake graph position), the next cycle as
+// cores of every version ask for it, and the reference DLL.
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,12 +15,14 @@
 
 #include "config.hpp"
 #include "driver-clock.hpp"
+#include "graph-target.hpp"
 #include "period-counter.hpp"
 #include "rate-tracker.hpp"
 
 using utimer::spa::ClockCycle;
 using utimer::spa::Config;
 using utimer::spa::DriverClock;
+using utimer::spa::next_graph_cycle;
 using utimer::spa::parse_config;
 using utimer::spa::PeriodCounter;
 using utimer::spa::RateTracker;
@@ -28,6 +33,29 @@ Config parse(std::vector<spa_dict_item> items)
 {
 	const spa_dict dict = SPA_DICT_INIT(items.data(), std::uint32_t(items.size()));
 	return parse_config(&dict);
+}
+
+// A position as a core sets it: this cycle's duration/rate and, for a core
+// >= 0.3.68, the next cycle's target_* (with 0.3.65 headers through the view).
+spa_io_position position(std::uint64_t duration, std::uint32_t rate)
+{
+	spa_io_position p{};
+	p.clock.duration = duration;
+	p.clock.rate = SPA_FRACTION(1, rate);
+	return p;
+}
+
+void set_target(spa_io_position &p, std::uint64_t duration, std::uint32_t rate)
+{
+#if UTIMER_SPA_IO_CLOCK_TARGET
+	// Headers that have the fields: as the core writes them.
+	p.clock.target_seq++;
+	p.clock.target_duration = duration;
+	p.clock.target_rate = SPA_FRACTION(1, rate);
+	p.clock.target_seq++;
+#else
+	utimer::spa::write_clock_target(&p.clock, duration, rate);
+#endif
 }
 
 }  // namespace
@@ -275,4 +303,53 @@ TEST_CASE("rate tracker: a step of the reference restarts the lock")
 	const Run small = follow(0.0, 30000, 1000, 0.001);
 	CHECK(std::fabs(small.rate_diff - 1.0) < 2e-6);
 	CHECK(std::fabs(small.error_frames) < 2.0);
+}
+
+TEST_CASE("next cycle: a core >= 0.3.68 asks in clock.target_*, 0.3.65 in duration/rate")
+{
+	// PipeWire 1.4.2, running graph: the next quantum and rate are only in
+	// target_* (the core does not touch duration/rate while the driver runs).
+	auto p = position(256, 48000);
+	set_target(p, 1024, 96000);
+	auto next = next_graph_cycle(&p);
+	CHECK(next.duration == 1024);
+	CHECK(next.rate == 96000);
+	// A core that copies target_* into duration/rate (0.3.68 .. 1.2): the same.
+	p.clock.duration = 1024;
+	p.clock.rate = SPA_FRACTION(1, 96000);
+	next = next_graph_cycle(&p);
+	CHECK(next.duration == 1024);
+	CHECK(next.rate == 96000);
+
+	// PipeWire 0.3.65: target_* are padding it leaves zero.
+	p = position(64, 44100);
+	next = next_graph_cycle(&p);
+	CHECK(next.duration == 64);
+	CHECK(next.rate == 44100);
+	// Only one of the two set is no target either.
+	set_target(p, 0, 96000);
+	CHECK(next_graph_cycle(&p).duration == 64);
+	set_target(p, 512, 0);
+	CHECK(next_graph_cycle(&p).rate == 44100);
+
+	// The core is writing (seq odd): this cycle's values, not a torn pair.
+	p = position(256, 48000);
+	set_target(p, 128, 48000);
+	std::uint32_t seq;
+	auto *bytes = reinterpret_cast<unsigned char *>(&p.clock) + utimer::spa::clock_target_offset +
+		      offsetof(utimer::spa::ClockTarget, seq);
+	std::memcpy(&seq, bytes, sizeof(seq));
+	CHECK(seq % 2 == 0);
+	++seq;
+	std::memcpy(bytes, &seq, sizeof(seq));
+	CHECK(next_graph_cycle(&p).duration == 256);
+	++seq;
+	std::memcpy(bytes, &seq, sizeof(seq));
+	CHECK(next_graph_cycle(&p).duration == 128);
+
+	// No position yet, or an empty one: PipeWire's defaults.
+	CHECK(next_graph_cycle(nullptr).duration == 1024);
+	CHECK(next_graph_cycle(nullptr).rate == 48000);
+	p = spa_io_position{};
+	CHECK(next_graph_cycle(&p).duration == 1024);
 }

@@ -109,12 +109,19 @@ def system_driver(name: str, group: str, priority: int = 40000) -> dict:
         "priority.driver": priority}}
 
 
-def null_sink(name: str, group: str) -> dict:
-    """A support.null-audio-sink in group; linking its monitor to its input
-    makes the group run."""
+def null_sink(name: str, group: str, rate: int = 48000) -> dict:
+    """A support.null-audio-sink in group, stereo F32 at rate; run_group()
+    links its monitor to its input, which makes the group run.
+
+    Its format is pinned: without a session manager nothing else fixates it,
+    and since PipeWire 1.1 the adapter builds the DSP ports (monitor_FL ...)
+    from the follower's fixated format, so an unpinned sink gets none there
+    (0.3.65 made them from the positions alone; it ignores audio.format)."""
     return {"factory": "adapter", "args": {
         "factory.name": "support.null-audio-sink", "node.name": name,
-        "media.class": "Audio/Sink", "node.group": group, "audio.position": ["FL", "FR"],
+        "media.class": "Audio/Sink", "node.group": group,
+        "audio.format": "F32", "audio.rate": rate, "audio.channels": 2,
+        "audio.position": ["FL", "FR"],
         "adapter.auto-port-config": {"mode": "dsp", "monitor": True}}}
 
 
@@ -220,13 +227,19 @@ class PipeWire:
                    PIPEWIRE_CONFIG_DIR=str(self.work / "confdir"))
         if self.preload:
             env["LD_PRELOAD"] = self.preload
-        self.daemon = self._popen(["pipewire"], self.log, env)
-        self.procs.append(self.daemon)
-        self._wait(lambda: self.run(["pw-cli", "info", "0"], check=False).returncode == 0,
-                   timeout, "pipewire to accept clients")
-        if self.wireplumber:
-            self.procs.append(self._popen(["wireplumber"], self.work / "wireplumber.log"))
-            self._wait(self._wireplumber_ready, timeout, "wireplumber to connect")
+        # Started is ended: a start that fails (or is interrupted) stops
+        # what it had started before it raises (__exit__ is not called then).
+        try:
+            self.daemon = self._popen(["pipewire"], self.log, env)
+            self.procs.append(self.daemon)
+            self._wait(lambda: self.run(["pw-cli", "info", "0"], check=False).returncode == 0,
+                       timeout, "pipewire to accept clients")
+            if self.wireplumber:
+                self.procs.append(self._popen(["wireplumber"], self.work / "wireplumber.log"))
+                self._wait(self._wireplumber_ready, timeout, "wireplumber to connect")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wireplumber_ready(self) -> bool:
@@ -368,6 +381,15 @@ class PipeWire:
             return {}
         return {"user": self.user.pw_uid, "group": self.user.pw_gid,
                 "extra_groups": os.getgrouplist(self.user.pw_name, self.user.pw_gid)}
+
+    def run_group(self, sink: str) -> None:
+        """Makes the group of null_sink(sink) run: its monitor linked to its
+        input gives the group a runnable link (the driver is asked to Start)."""
+        self.link(f"{sink}:monitor_FL", f"{sink}:playback_FL")
+
+    def stop_group(self, sink: str) -> None:
+        """Undoes run_group(sink): the group's driver is paused."""
+        self.unlink(f"{sink}:monitor_FL", f"{sink}:playback_FL")
 
     def link(self, out_port: str, in_port: str) -> None:
         self.run(["pw-link", out_port, in_port])

@@ -11,8 +11,9 @@ than ALSA's wait timeout are survivable):
     trigger errors; timer_source restored when the daemon stops.
  D. following: support.node.driver drives the group, our node ticks from
     process(); the same checks.
- E. a quantum change with the streams open (256 -> 128 -> 1024): same timer
-    id, bit-exact, no EIO.
+ E. quantum changes with the streams open (256 -> 128 -> 1024, as the default
+    quantum, then forced): the driver runs its cycles at the new quantum
+    (cycles x quantum == triggers x period), same timer id, bit-exact, no EIO.
  F. pause/resume: the graph stops for 1 s and runs again: same timer id,
     bit-exact, no EIO.
  G. a graph rate change (48 kHz -> 96 kHz, the loopback streams stay at
@@ -178,11 +179,11 @@ def driver(period: int = QUANTUM, card: str = "Loopback", priority: int = 30000)
 
 
 def run_graph(pw: PipeWire) -> None:
-    pw.link("utimer-vm-sink:monitor_FL", "utimer-vm-sink:playback_FL")
+    pw.run_group("utimer-vm-sink")
 
 
 def stop_graph(pw: PipeWire) -> None:
-    pw.unlink("utimer-vm-sink:monitor_FL", "utimer-vm-sink:playback_FL")
+    pw.stop_group("utimer-vm-sink")
 
 
 def loopback_case(tag: str, objects: list, period: int, during=None) -> None:
@@ -276,12 +277,27 @@ if "D" in CASES:
 
 # E. quantum changes with the streams open.
 def change_quantum(pw: PipeWire, cable: Cable) -> None:
-    for q in (128, 1024):
-        pw.metadata("clock.force-quantum", str(q))
-        time.sleep(3)
+    # First the default quantum (clock.quantum): PipeWire >= 1.3.81 asks a
+    # running driver for it only in clock.target_duration (0.3.65: the core
+    # sets clock.duration). Then forced (clock.force-quantum): the core
+    # reconfigures the driver, which sets clock.duration on every version.
+    for key, q in (("clock.quantum", 128), ("clock.quantum", 1024),
+                   ("clock.force-quantum", 128), ("clock.force-quantum", 1024)):
+        pw.metadata(key, str(q))
+        time.sleep(1)
+        c0 = pw.counters("utimer-driver")
+        time.sleep(2)
         got = pw.counters("utimer-driver")
-        t.check(cable.alive(), f"E: quantum {q}: streams alive ({got})")
+        t.check(cable.alive(), f"E: {key} {q}: streams alive ({got})")
+        # The driver runs its cycles at the new quantum: q graph frames a
+        # cycle against the timer's QUANTUM-frame periods, within one of each.
+        cycles = got["api.utimer.cycles"] - c0["api.utimer.cycles"]
+        ticks = got["api.utimer.triggers"] - c0["api.utimer.triggers"]
+        t.check(ticks > 0 and abs(cycles * q - ticks * QUANTUM) <= q + QUANTUM,
+                f"E: {key} {q}: the driver's cycles are {q} frames ({cycles} cycles x {q} "
+                f"vs {ticks} triggers x {QUANTUM})")
     pw.metadata("clock.force-quantum", "0")
+    pw.metadata("clock.quantum", str(QUANTUM))
 
 
 if "E" in CASES:

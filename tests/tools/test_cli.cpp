@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <vector>
 
@@ -183,4 +184,22 @@ TEST_CASE("the binary: --help exits 0 and documents the sources")
 	o = run_utimerctl("--help");
 	CHECK(o.status == 0);
 	CHECK(contains(o.output, "probe"));
+}
+
+TEST_CASE("the binary: probe says whether and which kernel case applies")
+{
+	// On the build host (no /dev/snd/timer; the VM runs it on real kernels):
+	// the first line says why not, the "kernel" line names the running
+	// kernel and one of the cases (built-in, dkms, missing, unknown).
+	auto o = run_utimerctl("probe");
+	utsname u{};
+	REQUIRE(uname(&u) == 0);
+	CAPTURE(o.output);
+	const std::string line = "\nkernel " + std::string(u.release) + ": ";
+	REQUIRE(contains(o.output, line));
+	const auto at = o.output.find(line) + line.size();
+	const std::string kind = o.output.substr(at, o.output.find(':', at) - at);
+	CHECK((kind == "built-in" || kind == "dkms" || kind == "missing" || kind == "unknown"));
+	if (o.status != 0)
+		CHECK(o.output.rfind("not supported (", 0) == 0);
 }

@@ -114,7 +114,7 @@ def run_one(build: Path, out: Path, seconds: int, quantum: int, source: str) -> 
 def measure(pw: PipeWire, build: Path, out: Path, seconds: int, tag: str, result: dict) -> dict:
     quantum, source = result["quantum"], result["source"]
     with pw:
-        pw.link("bench-sink:monitor_FL", "bench-sink:playback_FL")
+        pw.run_group("bench-sink")
         time.sleep(2)
         state, error = pw.state("bench-driver")
         if state != "running":

@@ -256,6 +256,7 @@ Userspace-driven ALSA timers (SNDRV_TIMER_IOCTL_CREATE/TRIGGER).
 
 Commands:
   probe   does this kernel support userspace-driven timers? (exit 0 yes, 1 no)
+          and from where: built-in, dkms (utimer-dkms) or missing
   list    the userspace-driven timers present: id, name, resolution, instances
   run     create a timer and trigger it from a source until SIGINT/SIGTERM
   help [COMMAND]

@@ -36,17 +36,23 @@ int cmd_help(const HelpCommand &h)
 	return exit_ok;
 }
 
+// Whether this process can use the timers, then which case the kernel is
+// (its own feature, our DKMS modules, or neither) and what to install.
 int cmd_probe()
 {
 	auto r = utimer::probe();
-	if (r.ok()) {
+	if (r.ok())
 		std::printf("supported: userspace-driven timers available (timer protocol %d.%d.%d)\n",
 			    (r.protocol_version >> 16) & 0xff, (r.protocol_version >> 8) & 0xff,
 			    r.protocol_version & 0xff);
-		return exit_ok;
-	}
-	std::printf("not supported (%s): %s\n", utimer::to_string(r.support), r.message.c_str());
-	return exit_failure;
+	else
+		std::printf("not supported (%s): %s\n", utimer::to_string(r.support), r.message.c_str());
+	const auto k = utimer::kernel_report(r);
+	std::printf("kernel %s: %s: %s\n", k.release.empty() ? "?" : k.release.c_str(),
+		    utimer::to_string(k.kernel_case), k.evidence.c_str());
+	if (!k.advice.empty())
+		std::printf("to do: %s\n", k.advice.c_str());
+	return r.ok() ? exit_ok : exit_failure;
 }
 
 int cmd_list()
