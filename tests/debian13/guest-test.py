@@ -248,7 +248,12 @@ if sh(["modprobe", "snd-aloop"]).returncode != 0 or not ALOOP.exists():
 initial_source = (ALOOP / "timer_source").read_text().strip()
 timer_path = sh(["modinfo", "-n", "snd-timer"]).stdout.strip()
 t.check(timer_path.startswith(f"/lib/modules/{rel}/updates/dkms/"),
-        f"S: snd-timer is DKMS's ({timer_path})")
+        f"S: modprobe takes DKMS's snd-timer ({timer_path})")
+# The one loaded is an out-of-tree module (taint O), not Debian's own (neither
+# carries a srcversion to tell them apart).
+taint = Path("/sys/module/snd_timer/taint")
+taint = taint.read_text().strip() if taint.exists() else "(not loaded)"
+t.check("O" in taint, f"S: the loaded snd_timer is out of tree, DKMS's (taint {taint!r})")
 probe = session.run(["utimerctl", "probe"], check=False)
 t.check(probe.returncode == 0, f"S: utimerctl probe as {USER}: {probe.stdout.strip().splitlines()[-1:]}")
 user_unit_environment()
@@ -286,7 +291,8 @@ def bound_through_aloopd(s: Session, node: str, tag: str) -> str:
 def unbind(tag: str) -> None:
     """The user's daemon stopped (its socket stays), the binding ends."""
     r = Session().systemctl("stop", "pipewire.service")
-    t.check(r.returncode == 0, f"{tag}: systemctl --user stop pipewire.service {r.stderr.strip()}")
+    why = "" if r.returncode == 0 else " ".join(r.stderr.split())
+    t.check(r.returncode == 0, f"{tag}: systemctl --user stop pipewire.service {why}")
     # (utimer-aloopd restores the card when it sees the connection close)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and (ALOOP / "timer_source").read_text().strip() != initial_source:
