@@ -14,12 +14,14 @@ socket-activated system service).
     listening, utimerctl probe as the user.
  B. the shipped example drop-in: the driver binds Loopback through utimer-aloopd
     (started by its socket), PipeWire's ALSA sink and source on the loopback follow
-    it with match:0 rate 1.0, and a JACK client on the graph's data path (jack-pattern
-    under pw-jack) -> sink ... source -> the same client comes out bit-exact.
+    its clock with matching:0 resample:0, and a JACK client on the graph's data path
+    (jack-pattern under pw-jack) -> sink ... source -> the same client comes out
+    bit-exact.
  Q. a cable (aplay -> hw:Loopback,0, hw:Loopback,1 -> arecord, as the user) under our
     driver, and while it runs: the graph's quantum changes (256 -> 128 -> 1024 -> 256),
     the graph pauses for 1 s and resumes, the graph's rate changes 48 -> 96 kHz ->
-    48 kHz: the same timer all along, no EIO, no xrun, capture == pattern bit-exact,
+    48 kHz (pw-top shows 96 kHz; our node still ticks once per 256 frames of 48 kHz):
+    the same timer all along, no EIO, no xrun, capture == pattern bit-exact,
     hw_ptr == triggers x period.
  D. the same cable with PipeWire's own support.node.driver (clock.id=realtime) driving
     the group and our node following: it ticks from process(), bit-exact.
