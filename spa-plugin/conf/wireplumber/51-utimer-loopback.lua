@@ -4,7 +4,7 @@
 -- the api.utimer.driver node of utimer-loopback-driver.conf, on its clock.
 --
 --   mkdir -p ~/.config/wireplumber/main.lua.d
---   cp /usr/share/doc/utimer/examples/51-utimer-loopback.lua \
+--   cp /usr/share/doc/pipewire-utimer/examples/51-utimer-loopback.lua \
 --      ~/.config/wireplumber/main.lua.d/
 --   systemctl --user restart wireplumber
 --
