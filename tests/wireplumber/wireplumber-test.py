@@ -43,6 +43,7 @@ from pathlib import Path
 
 repo = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(repo / "tests" / "pwfixture"))
+import pwfixture  # noqa: E402
 from pwfixture import Checks, PipeWire, PipeWireError, pattern_bytes, pattern_index  # noqa: E402
 
 if len(sys.argv) != 3:
@@ -53,6 +54,16 @@ jack_pattern = Path(sys.argv[2]).resolve()
 for p in (plugin_dir / "libspa-utimer.so", jack_pattern):
     if not p.exists():
         sys.exit(f"wireplumber-test.py: {p} does not exist: build it first (ninja -C BUILD)")
+if not shutil.which("pkg-config"):
+    # A system without libspa-0.2-dev (the Debian 13 guest): the fixture asks
+    # pkg-config for the SPA plugin directory; it is the one that holds
+    # PipeWire's own support plugin.
+    found = sorted(Path("/usr/lib").glob("*/spa-0.2/support/libspa-support.so")) + \
+        sorted(Path("/usr/lib").glob("spa-0.2/support/libspa-support.so"))
+    if not found:
+        sys.exit("wireplumber-test.py: no pkg-config and no /usr/lib/*/spa-0.2/support/"
+                 "libspa-support.so: install pipewire (and libspa-0.2-dev)")
+    pwfixture._spa_plugindir = lambda: found[0].parent.parent
 confdir = repo / "spa-plugin" / "conf" / "wireplumber"
 DRIVER_CONF = confdir / "utimer-loopback-driver.conf"
 DRIVER = "utimer-loopback-driver"
@@ -214,18 +225,19 @@ def driver_of(pw: PipeWire, node: dict, client: str) -> int:
 
 
 def alsa_setups(log: str) -> list[tuple[str, ...]]:
-    """The decisions an ALSA node logs (spa.alsa:3) each time it starts
-    following: (driver clock, its rate, our clock, our rate, matching,
-    resample). The line does not name the node: log is the part of the
-    daemon's log written while the run's nodes started."""
+    """The decisions an ALSA node logs (spa.alsa:3): (driver clock, its rate,
+    our clock, our rate, matching, resample). PipeWire 0.3.65 logs them when
+    the node starts following, 1.4 already when it joins the group (rates
+    @0 then). The line does not name the node: log is the whole daemon's
+    log, in which only the card's nodes are ALSA nodes."""
     return re.findall(r"driver clock:'([^']*)'@(\d+) our clock:'([^']*)'@(\d+) "
                       r"matching:(\d) resample:(\d)", log)
 
 
 def dll_samples(log: str, path: str) -> list[tuple[str, str, str]]:
     """(follower, match, rate) that the ALSA node on path logs every few
-    seconds while it follows (spa.alsa:4)."""
-    return re.findall(re.escape(path) + r": follower:(\d) match:(\d) rate:([0-9.]+)", log)
+    seconds while it follows (spa.alsa:4); PipeWire 1.4 names it path + p/c."""
+    return re.findall(re.escape(path) + r"[pc]?: follower:(\d) match:(\d) rate:([0-9.]+)", log)
 
 
 # ---- one daemon, one rule ----------------------------------------------------------
@@ -310,7 +322,7 @@ def run_daemon(tag: str, pw: PipeWire, seconds: float) -> dict:
     with open(pw.log, "rb") as f:
         f.seek(log_from)
         log = f.read().decode(errors="replace")
-    r["setups"] = alsa_setups(log)
+    r["setups"] = alsa_setups(pw.log.read_text(errors="replace"))
     for n in r["nodes"].values():
         n["dll"] = dll_samples(log, n["path"])
     r["xruns"] = re.findall(r"\((alsa_\S+)-\d+\) XRun![^\n]*count:(\d+)", log)
@@ -362,7 +374,9 @@ judge("rule", results, True)
 ok, text = results.get("exact", (False, "no capture node"))
 what = (f"rule: jack-pattern -> {results['nodes']['playback']['name']} -> loopback -> "
         f"the capture node -> jack-pattern bit-exact ({text}; {results['triggers']} ticks)")
-if not ok and results["xruns"] and tcg:
+# Late cycles in a TCG guest drop or pad some of the pattern; a recording
+# without any of it is never the emulator's doing.
+if not ok and results["xruns"] and tcg and "all silent" not in text:
     t.unjudged(what, f"the TCG guest did not keep up (ALSA xruns {results['xruns']})")
 else:
     t.check(ok and results["triggers"] > 0, what)
