@@ -134,6 +134,8 @@ if wp_version >= (0, 5):
     RULE, RULE_DIR = confdir / "51-utimer-loopback.conf", "wireplumber.conf.d"
 else:
     RULE, RULE_DIR = confdir / "51-utimer-loopback.lua", "main.lua.d"
+if os.environ.get("WP_TEST_RULE"):  # another rule of the same form, to try one
+    RULE = Path(os.environ["WP_TEST_RULE"]).resolve()
 pw_version = sh("pipewire", "--version").stdout.split("libpipewire")[-1].strip()
 t.note(f"WirePlumber {'.'.join(map(str, wp_version))}, rule {RULE.name}; "
        f"libpipewire {pw_version}; kernel {os.uname().release}")
