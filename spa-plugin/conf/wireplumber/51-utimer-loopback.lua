@@ -86,7 +86,8 @@ table.insert(alsa_monitor.rules, {
     -- One ALSA period per timer tick (the driver's api.utimer.period):
     -- snd-aloop moves a period of the stream per tick of its timer.
     ["api.alsa.period-size"] = 256,
-    -- No headroom (WirePlumber adds 8192 frames in a VM): the cable moves
+    -- No headroom (WirePlumber adds 8192 frames in a VM; the playback end
+    -- gets one period below): the cable moves
     -- exactly a period per cycle, so a capture node that waits for more than
     -- a period to be queued never gets it, and reads silence.
     ["api.alsa.headroom"] = 0,
@@ -98,5 +99,23 @@ table.insert(alsa_monitor.rules, {
     -- (snd-aloop: 32): stereo, as the other end expects.
     ["audio.channels"] = 2,
     ["audio.position"] = "FL,FR",
+  },
+})
+
+-- The playback end keeps one period more queued: the driver ticks (the cable
+-- takes a period) before the graph writes the next one, so a sink holding
+-- just one period runs empty at each tick. PipeWire 1.4's sink then xruns
+-- and restarts every cycle (silence at the far end); 0.3.65 keeps the extra
+-- period by itself.
+table.insert(alsa_monitor.rules, {
+  matches = {
+    {
+      { "api.alsa.card.name", "equals", "Loopback" },
+      { "api.alsa.card.longname", "equals", "Loopback 1" },
+      { "api.alsa.pcm.stream", "equals", "playback" },
+    },
+  },
+  apply_properties = {
+    ["api.alsa.headroom"] = 256,
   },
 })
