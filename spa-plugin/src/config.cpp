@@ -89,6 +89,9 @@ Config parse_config(const spa_dict *props)
 	if (const char *card = get("api.utimer.aloop.card"))
 		config.aloop_card = card;
 
+	if (const char *group = get("node.group"); group && *group && !get("node.link-group"))
+		config.link_group = group;
+
 	if (const char *name = get("clock.name"); name && *name)
 		config.clock_name = name;
 	else

@@ -37,6 +37,12 @@ struct Config {
 	// after this one open the loopback.
 	std::uint32_t rate = 0;
 	std::string aloop_card;              // empty: bind no loopback card
+	// Published as node.link-group: the node's node.group unless node.link-group
+	// is set (then PipeWire has it already). PipeWire >= 0.3.68 runs a follower
+	// only when something makes it runnable: a port-less node never gets a
+	// non-passive link, but a runnable node in the same link group makes it
+	// runnable (context.c run_nodes), without keeping the driver awake itself.
+	std::string link_group;
 	// Empty when every property was valid; otherwise what was wrong and how to
 	// fix it. The node then refuses to start (its state shows the error).
 	std::string error;

@@ -462,6 +462,7 @@ void emit_info(Impl *impl, bool full)
 	add("api.utimer.rate", number(ticking ? impl->timer_rate : impl->config.rate));
 	add("api.utimer.aloop.card", impl->binding ? impl->binding->card().id : impl->config.aloop_card);
 	add("api.utimer.following", impl->reported_following ? "true" : "false");
+	add("node.link-group", impl->config.link_group);
 
 	std::vector<struct spa_dict_item> items;
 	for (const auto &[k, v] : values)

@@ -7,6 +7,9 @@ cases are in tests/spa-vm) running this build's api.utimer.driver:
    never empty, no bare utimer.* keys; counters as a Props param;
  - without kernel support the node's Start fails when its group runs: the
    node's state is error, api.utimer.error says why, the daemon stays up;
+ - a follower of support.node.driver is started when its group runs (its
+   node.link-group shared with the group's linked sink), not before, and
+   keeps no idle driver running;
  - nodes with bad properties name every mistake;
  - properties are not re-published while nothing changes (pw-dump -m);
  - the shipped examples as drop-ins: nodes as documented, nothing else;
@@ -16,6 +19,7 @@ cases are in tests/spa-vm) running this build's api.utimer.driver:
 Usage: daemon-test.py <dir with libspa-utimer.so> <spa-plugin/conf> <work dir>
 """
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,7 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pwfixture"))
-from pwfixture import Checks, PipeWire, PipeWireError, null_sink, utimer_node  # noqa: E402
+from pwfixture import (Checks, PipeWire, PipeWireError, null_sink, system_driver,  # noqa: E402
+                       utimer_node)
 
 plugin_dir, conf_dir = Path(sys.argv[1]), Path(sys.argv[2])
 work = Path(tempfile.mkdtemp(prefix="utimer-pw-test.", dir=sys.argv[3] if len(sys.argv) > 3 else None))
@@ -41,6 +46,17 @@ objects = [
     utimer_node("utimer-bad-device", group="utimer.test.d",
                 args={"clock.device": "/nonexistent/ptp7"}),
 ]
+
+
+def wait_state(pw: PipeWire, name: str, ok, seconds: float = 10) -> str:
+    """The node's state once ok(state) holds, or the last one after seconds."""
+    state = ""
+    for _ in range(int(seconds / 0.2)):
+        state = pw.state(name)[0]
+        if ok(state):
+            break
+        time.sleep(0.2)
+    return state
 
 with PipeWire(work / "a", objects, plugin_dir=plugin_dir) as pw:
     # 1. Listed, with properties set or absent.
@@ -99,6 +115,56 @@ with PipeWire(work / "a", objects, plugin_dir=plugin_dir) as pw:
     t.check('clock.device = "/nonexistent/ptp7": cannot open it' in dev,
             f"bad clock.device named: {dev}")
     t.check(pw.alive(), "daemon still running")
+
+# 3b. A follower runs when its group does, and only then. The node has no
+# ports: since PipeWire 0.3.68 a follower is started only when something makes
+# it runnable; it publishes node.link-group = its node.group, so the linked
+# sink of that link group does (1.4.2 without it: never started). Without a
+# kernel its Start fails, which PipeWire logs: that shows it was asked to run
+# (0.3.65 leaves a follower's state as it was, 1.4 sets error).
+follower_objects = [
+    system_driver("utimer-system-driver-f", "utimer.test.f"),
+    utimer_node("utimer-follower", group="utimer.test.f", priority=100),
+    null_sink("utimer-sink-f", "utimer.test.f", link_group="utimer.test.f"),
+    utimer_node("utimer-driver-g", group="utimer.test.g"),
+]
+
+
+def starts(pw: PipeWire) -> int:
+    """How often PipeWire has logged our follower's Start failing."""
+    return len(re.findall(r"\(utimer-follower-\d+\) start node error", pw.log.read_text()))
+
+
+with PipeWire(work / "f", follower_objects, plugin_dir=plugin_dir) as pw:
+    t.equal(pw.props("utimer-follower").get("node.link-group"), "utimer.test.f",
+            "follower: node.link-group published from node.group")
+    t.equal(pw.props("utimer-driver-g").get("node.link-group"), "utimer.test.g",
+            "driver: node.link-group published from node.group")
+    following = ""
+    for _ in range(25):
+        following = pw.prop("utimer-follower", "api.utimer.following")
+        if following == "true":
+            break
+        time.sleep(0.2)
+    t.equal(following, "true", "follower: follows support.node.driver while the group is idle")
+    time.sleep(1)
+    state = pw.state("utimer-system-driver-f")[0]
+    t.check(state != "running", f"follower: our node keeps no idle driver running ({state})")
+    t.equal(starts(pw), 0, "follower: not started while its group is idle")
+    pw.run_group("utimer-sink-f")
+    t.equal(wait_state(pw, "utimer-system-driver-f", lambda s: s == "running"), "running",
+            "follower: the linked sink runs support.node.driver")
+    n = 0
+    for _ in range(50):
+        n = starts(pw)
+        if n:
+            break
+        time.sleep(0.2)
+    t.equal(n, 1, "follower: started once its group runs (no kernel: PipeWire logs the failed Start)")
+    pw.stop_group("utimer-sink-f")
+    state = wait_state(pw, "utimer-system-driver-f", lambda s: s != "running")
+    t.check(state != "running", f"follower: the driver stops when the sink's link goes ({state})")
+    t.check(pw.alive(), "follower: daemon still running")
 
 # 5. The shipped examples as drop-ins next to a base config.
 dropins = [conf_dir / "utimer-driver.conf", conf_dir / "utimer-loopback-example.conf"]

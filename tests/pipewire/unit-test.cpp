@@ -204,6 +204,15 @@ TEST_CASE("config: every clock.id maps to its clock")
 	CHECK(parse({{"clock.id", "tai"}, {"clock.name", "my.clock"}}).clock_name == "my.clock");
 }
 
+TEST_CASE("config: node.link-group published from node.group unless set")
+{
+	CHECK(parse_config(nullptr).link_group.empty());
+	CHECK(parse({{"node.group", "utimer.vm"}}).link_group == "utimer.vm");
+	CHECK(parse({{"node.group", "[ a b ]"}}).link_group == "[ a b ]");
+	CHECK(parse({{"node.group", "utimer.vm"}, {"node.link-group", "mine"}}).link_group.empty());
+	CHECK(parse({{"node.group", ""}}).link_group.empty());
+}
+
 TEST_CASE("config: clock.device")
 {
 	const Config c = parse({{"clock.device", "/dev/ptp0"}});

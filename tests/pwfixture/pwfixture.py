@@ -109,9 +109,11 @@ def system_driver(name: str, group: str, priority: int = 40000) -> dict:
         "priority.driver": priority}}
 
 
-def null_sink(name: str, group: str, rate: int = 48000) -> dict:
+def null_sink(name: str, group: str, rate: int = 48000, link_group: str | None = None) -> dict:
     """A support.null-audio-sink in group, stereo F32 at rate; run_group()
-    links its monitor to its input, which makes the group run.
+    links its monitor to its input, which makes the group run. link_group:
+    its node.link-group (a follower utimer node runs with it on PipeWire >=
+    0.3.68 only when both share one: see spa-plugin/README.md).
 
     Its format is pinned: without a session manager nothing else fixates it,
     and since PipeWire 1.1 the adapter builds the DSP ports (monitor_FL ...)
@@ -122,7 +124,8 @@ def null_sink(name: str, group: str, rate: int = 48000) -> dict:
         "media.class": "Audio/Sink", "node.group": group,
         "audio.format": "F32", "audio.rate": rate, "audio.channels": 2,
         "audio.position": ["FL", "FR"],
-        "adapter.auto-port-config": {"mode": "dsp", "monitor": True}}}
+        "adapter.auto-port-config": {"mode": "dsp", "monitor": True},
+        **({"node.link-group": link_group} if link_group else {})}}
 
 
 # ---- the daemon ---------------------------------------------------------------
