@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pwfixture"))
-from pwfixture import Checks, PipeWire, PipeWireError, pattern_bytes, pattern_index  # noqa: E402
+from pwfixture import Checks, PipeWire, PipeWireError, pattern_bytes, pattern_compare  # noqa: E402
 
 if len(sys.argv) < 2:
     sys.exit("usage: guest-test.py JACK_PATTERN [CASE...] (JACK_PATTERN: the build's "
@@ -159,31 +159,6 @@ def dropins(files: dict[str, str]) -> None:
 PATTERN_FRAMES = BUFFER + (PERIODS + 3000) * 512 * 2
 PATTERN = pattern_bytes(PATTERN_FRAMES)
 (work / "pattern.raw").write_bytes(PATTERN)
-
-
-def compare(capture: bytes, want_frames: int) -> tuple[bool, str]:
-    """capture == the pattern from its first frame with both channels on (neither
-    channel of the pattern is ever 0)."""
-    capture = capture[:len(capture) // 4 * 4]
-    first = 0
-    while first < len(capture) and (capture[first:first + 2] == b"\0\0" or
-                                    capture[first + 2:first + 4] == b"\0\0"):
-        first += 4
-    if first >= len(capture):
-        return False, f"capture of {len(capture) // 4} frames is silent"
-    start = pattern_index(int.from_bytes(capture[first:first + 2], "little"),
-                          int.from_bytes(capture[first + 2:first + 4], "little"))
-    got = capture[first:]
-    expect = PATTERN[start * 4:start * 4 + len(got)]
-    text = (f"{len(capture) // 4} frames, {first // 4} leading silence, pattern frame "
-            f"{start} first, {len(got) // 4} compared")
-    if got != expect:
-        n = min(len(got), len(expect))
-        diff = next((i // 4 for i in range(0, n, 4) if got[i:i + 4] != expect[i:i + 4]), n // 4)
-        return False, text + f", first difference at frame {diff}"
-    if len(got) < want_frames * 4:
-        return False, text + f", want >= {want_frames} frames"
-    return True, text
 
 
 def hw_ptr(status: Path) -> int | None:
@@ -355,7 +330,7 @@ def case_b() -> None:
         t.note(f"B: ALSA follower resyncs: {resyncs}")
         xruns = re.findall(r"\((utimer-loopback-\w+)-\d+\) XRun![^\n]*count:(\d+)", log)
         data = recording.read_bytes() if recording.exists() else b""
-        ok, text = compare(data, 5 * RATE)
+        ok, text = pattern_compare(data, 5 * RATE)
         if not ok and recording.exists():
             shutil.copy(recording, out / "B-record.raw")
         what = f"B: player -> ALSA sink -> loopback -> ALSA source -> recorder bit-exact ({text})"
@@ -573,7 +548,7 @@ def cable_case(tag: str, follower: bool, during) -> None:
         t.equal(play, ticks * QUANTUM, f"{tag}: played frames == triggers x period")
         t.equal(c1["api.utimer.errors"], 0, f"{tag}: no trigger errors")
         t.equal(s.prop("utimer-vm-driver", "api.utimer.id"), timer_id, f"{tag}: the same timer all along")
-        ok, text = compare(cable.capture.read_bytes(), PERIODS * QUANTUM)
+        ok, text = pattern_compare(cable.capture.read_bytes(), PERIODS * QUANTUM)
         t.check(ok, f"{tag}: capture == pattern, bit-exact ({text})")
     unbind(tag)
 

@@ -427,6 +427,34 @@ def pattern_index(left: int, right: int) -> int:
     return (left & 0x7fff) | ((right & 0x3fff) << 15)
 
 
+def pattern_compare(capture: bytes, want_frames: int) -> tuple[bool, str]:
+    """capture == the pattern from its first frame with both channels on (what
+    precedes it is silence from before the links or the cable ran; links are made
+    one channel at a time; neither channel of the pattern is ever 0), and holds at
+    least want_frames of it. (ok, what was compared); a silent capture says
+    "silent", which callers never excuse as a slow guest's."""
+    capture = capture[:len(capture) // 4 * 4]
+    first = 0
+    while first < len(capture) and (capture[first:first + 2] == b"\0\0" or
+                                    capture[first + 2:first + 4] == b"\0\0"):
+        first += 4
+    if first >= len(capture):
+        return False, f"capture of {len(capture) // 4} frames is silent"
+    start = pattern_index(int.from_bytes(capture[first:first + 2], "little"),
+                          int.from_bytes(capture[first + 2:first + 4], "little"))
+    got = capture[first:]
+    expect = pattern_bytes(start + len(got) // 4)[start * 4:]
+    text = (f"{len(capture) // 4} frames, {first // 4} leading silence, pattern frame "
+            f"{start} first, {len(got) // 4} compared")
+    if got != expect:
+        n = min(len(got), len(expect))
+        diff = next((i // 4 for i in range(0, n, 4) if got[i:i + 4] != expect[i:i + 4]), n // 4)
+        return False, text + f", first difference at frame {diff}"
+    if len(got) < want_frames * 4:
+        return False, text + f", want >= {want_frames} frames"
+    return True, text
+
+
 # ---- reporting ----------------------------------------------------------------
 
 class Checks:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pwfixture"))
 from pwfixture import (Checks, PipeWire, null_sink, pattern_bytes,  # noqa: E402
-                       pattern_index, system_driver, utimer_node)
+                       pattern_compare, system_driver, utimer_node)
 
 if len(sys.argv) < 3:
     sys.exit("usage: loopback-test.py PLUGIN_DIR JACK_PATTERN [CASE...] "
@@ -73,33 +73,6 @@ if not Path("/dev/snd/timer").exists():
 PATTERN_FRAMES = BUFFER + (PERIODS + 500) * 512 * 2
 PATTERN = pattern_bytes(PATTERN_FRAMES)
 (work / "pattern.raw").write_bytes(PATTERN)
-
-
-def compare(capture: bytes, want_frames: int) -> tuple[bool, str]:
-    """capture == the pattern from its first frame with both channels on
-    (links are made one channel at a time; neither channel of the pattern is
-    ever 0)."""
-    capture = capture[:len(capture) // 4 * 4]
-    first = 0
-    while first < len(capture) and (capture[first:first + 2] == b"\0\0" or
-                                    capture[first + 2:first + 4] == b"\0\0"):
-        first += 4
-    if first >= len(capture):
-        return False, f"capture of {len(capture) // 4} frames is silent"
-    left = int.from_bytes(capture[first:first + 2], "little")
-    right = int.from_bytes(capture[first + 2:first + 4], "little")
-    start = pattern_index(left, right)
-    got = capture[first:]
-    expect = PATTERN[start * 4:start * 4 + len(got)]
-    text = (f"{len(capture) // 4} frames, {first // 4} leading silence, pattern frame "
-            f"{start} first, {len(got) // 4} compared")
-    if got != expect:
-        n = min(len(got), len(expect))
-        diff = next((i // 4 for i in range(0, n, 4) if got[i:i + 4] != expect[i:i + 4]), n // 4)
-        return False, text + f", first difference at frame {diff}"
-    if len(got) < want_frames * 4:
-        return False, text + f", want >= {want_frames} frames"
-    return True, text
 
 
 def hw_ptr(status: Path) -> int | None:
@@ -246,7 +219,7 @@ def loopback_case(tag: str, objects: list, period: int, during=None) -> None:
         t.equal(c1["api.utimer.errors"], 0, f"{tag}: no trigger errors")
         t.equal(pw.prop("utimer-driver", "api.utimer.id"), timer_id,
                 f"{tag}: the same timer all along")
-        ok, text = compare(cable.capture.read_bytes(), PERIODS * period)
+        ok, text = pattern_compare(cable.capture.read_bytes(), PERIODS * period)
         t.check(ok, f"{tag}: capture == pattern, bit-exact ({text})")
         cable.capture.unlink()
     t.equal((ALOOP / "timer_source").read_text().strip(), before,
@@ -416,7 +389,7 @@ if "B" in CASES:
         xruns = re.findall(r"\((utimer-loopback-\w+)-\d+\) XRun![^\n]*count:(\d+)", log)
         t.note(f"B: ALSA node xruns (PipeWire's count, last report): {dict(xruns)}")
         data = recording.read_bytes() if recording.exists() else b""
-        ok, text = compare(data, 5 * RATE)
+        ok, text = pattern_compare(data, 5 * RATE)
         if not ok and recording.exists():
             shutil.copy(recording, out / "B-record.raw")
         what = f"B: player -> ALSA sink -> loopback -> ALSA source -> recorder bit-exact ({text})"
