@@ -39,7 +39,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
-#include "graph-target.hpp"  // the plugin's view of clock.target_* (0.3.65 headers lack them)
+#include "core-position.hpp"  // clock.target_* as a core writes them
 
 namespace {
 
@@ -223,19 +223,6 @@ int send(spa_node *node, std::uint32_t id)
 {
 	spa_command cmd = SPA_NODE_COMMAND_INIT(id);
 	return spa_node_send_command(node, &cmd);
-}
-
-// What a core >= 0.3.68 writes to ask the driver for its next cycle.
-void set_target(spa_io_position &p, std::uint64_t duration, std::uint32_t rate)
-{
-#if UTIMER_SPA_IO_CLOCK_TARGET
-	p.clock.target_seq++;
-	p.clock.target_duration = duration;
-	p.clock.target_rate = SPA_FRACTION(1, rate);
-	p.clock.target_seq++;
-#else
-	utimer::spa::write_clock_target(&p.clock, duration, rate);
-#endif
 }
 
 // Runs the data loop until the node called ready() n more times.
@@ -460,7 +447,7 @@ TEST_CASE("driving: clock updates and one tick per period after each cycle")
 	// Resumed at another quantum: same timer. (A stopped driver's next
 	// quantum: PipeWire >= 0.3.68 writes it to duration and target_duration.)
 	n.position.clock.duration = 1024;
-	set_target(n.position, 1024, 48000);
+	utimer::test::set_target(n.position, 1024, 48000);
 	REQUIRE(send(n.node, SPA_NODE_COMMAND_Start) == 0);
 	CHECK(n.o.props["api.utimer.id"] == id);
 	CHECK(n.o.props["api.utimer.period"] == "64");
@@ -480,7 +467,7 @@ TEST_CASE("driving: a running graph's quantum and rate changes, as each PipeWire
 		Node n(host, {{"api.utimer.period", "64"}, {"api.utimer.rate", "48000"}}, 64);
 		const auto ask = [&](std::uint64_t quantum, std::uint32_t rate) {
 			if (target) {
-				set_target(n.position, quantum, rate);
+				utimer::test::set_target(n.position, quantum, rate);
 			} else {
 				n.position.clock.duration = quantum;
 				n.position.clock.rate = SPA_FRACTION(1, rate);

@@ -15,6 +15,7 @@
 
 #include "config.hpp"
 #include "driver-clock.hpp"
+#include "core-position.hpp"
 #include "graph-target.hpp"
 #include "period-counter.hpp"
 #include "rate-tracker.hpp"
@@ -35,27 +36,14 @@ Config parse(std::vector<spa_dict_item> items)
 	return parse_config(&dict);
 }
 
-// A position as a core sets it: this cycle's duration/rate and, for a core
-// >= 0.3.68, the next cycle's target_* (with 0.3.65 headers through the view).
+// A position as a core sets it: this cycle's duration/rate (a core >= 0.3.68
+// adds the next cycle's target_*: utimer::test::set_target).
 spa_io_position position(std::uint64_t duration, std::uint32_t rate)
 {
 	spa_io_position p{};
 	p.clock.duration = duration;
 	p.clock.rate = SPA_FRACTION(1, rate);
 	return p;
-}
-
-void set_target(spa_io_position &p, std::uint64_t duration, std::uint32_t rate)
-{
-#if UTIMER_SPA_IO_CLOCK_TARGET
-	// Headers that have the fields: as the core writes them.
-	p.clock.target_seq++;
-	p.clock.target_duration = duration;
-	p.clock.target_rate = SPA_FRACTION(1, rate);
-	p.clock.target_seq++;
-#else
-	utimer::spa::write_clock_target(&p.clock, duration, rate);
-#endif
 }
 
 }  // namespace
@@ -319,7 +307,7 @@ TEST_CASE("next cycle: a core >= 0.3.68 asks in clock.target_*, 0.3.65 in durati
 	// PipeWire 1.4.2, running graph: the next quantum and rate are only in
 	// target_* (the core does not touch duration/rate while the driver runs).
 	auto p = position(256, 48000);
-	set_target(p, 1024, 96000);
+	utimer::test::set_target(p, 1024, 96000);
 	auto next = next_graph_cycle(&p);
 	CHECK(next.duration == 1024);
 	CHECK(next.rate == 96000);
@@ -336,14 +324,14 @@ TEST_CASE("next cycle: a core >= 0.3.68 asks in clock.target_*, 0.3.65 in durati
 	CHECK(next.duration == 64);
 	CHECK(next.rate == 44100);
 	// Only one of the two set is no target either.
-	set_target(p, 0, 96000);
+	utimer::test::set_target(p, 0, 96000);
 	CHECK(next_graph_cycle(&p).duration == 64);
-	set_target(p, 512, 0);
+	utimer::test::set_target(p, 512, 0);
 	CHECK(next_graph_cycle(&p).rate == 44100);
 
 	// The core is writing (seq odd): this cycle's values, not a torn pair.
 	p = position(256, 48000);
-	set_target(p, 128, 48000);
+	utimer::test::set_target(p, 128, 48000);
 	std::uint32_t seq;
 	auto *bytes = reinterpret_cast<unsigned char *>(&p.clock) + utimer::spa::clock_target_offset +
 		      offsetof(utimer::spa::ClockTarget, seq);
