@@ -131,12 +131,21 @@ def null_sink(name: str, group: str, rate: int = 48000, link_group: str | None =
 # ---- the daemon ---------------------------------------------------------------
 
 def _spa_plugindir() -> Path:
-    out = subprocess.run(["pkg-config", "--variable=plugindir", "libspa-0.2"],
-                         capture_output=True, text=True, check=False)
-    if out.returncode != 0 or not out.stdout.strip():
-        raise PipeWireError("pkg-config --variable=plugindir libspa-0.2 failed: "
-                            "install libspa-0.2-dev")
-    return Path(out.stdout.strip())
+    """PipeWire's SPA plugin directory: pkg-config's, or on a system without
+    libspa-0.2-dev (the Debian 13 guest) the one holding PipeWire's own support
+    plugin."""
+    if shutil.which("pkg-config"):
+        out = subprocess.run(["pkg-config", "--variable=plugindir", "libspa-0.2"],
+                             capture_output=True, text=True, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip())
+    found = sorted(Path("/usr/lib").glob("*/spa-0.2/support/libspa-support.so")) + \
+        sorted(Path("/usr/lib").glob("spa-0.2/support/libspa-support.so"))
+    if not found:
+        raise PipeWireError("no SPA plugin directory: pkg-config --variable=plugindir "
+                            "libspa-0.2 failed and no /usr/lib/*/spa-0.2/support/"
+                            "libspa-support.so: install pipewire (and libspa-0.2-dev)")
+    return found[0].parent.parent
 
 
 def _sanitizer_preload(plugin: Path) -> str:

@@ -43,7 +43,6 @@ from pathlib import Path
 
 repo = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(repo / "tests" / "pwfixture"))
-import pwfixture  # noqa: E402
 from pwfixture import Checks, PipeWire, PipeWireError, pattern_compare  # noqa: E402
 
 if len(sys.argv) != 3:
@@ -54,16 +53,6 @@ jack_pattern = Path(sys.argv[2]).resolve()
 for p in (plugin_dir / "libspa-utimer.so", jack_pattern):
     if not p.exists():
         sys.exit(f"wireplumber-test.py: {p} does not exist: build it first (ninja -C BUILD)")
-if not shutil.which("pkg-config"):
-    # A system without libspa-0.2-dev (the Debian 13 guest): the fixture asks
-    # pkg-config for the SPA plugin directory; it is the one that holds
-    # PipeWire's own support plugin.
-    found = sorted(Path("/usr/lib").glob("*/spa-0.2/support/libspa-support.so")) + \
-        sorted(Path("/usr/lib").glob("spa-0.2/support/libspa-support.so"))
-    if not found:
-        sys.exit("wireplumber-test.py: no pkg-config and no /usr/lib/*/spa-0.2/support/"
-                 "libspa-support.so: install pipewire (and libspa-0.2-dev)")
-    pwfixture._spa_plugindir = lambda: found[0].parent.parent
 confdir = repo / "spa-plugin" / "conf" / "wireplumber"
 DRIVER_CONF = confdir / "utimer-loopback-driver.conf"
 DRIVER = "utimer-loopback-driver"
